@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Every test: typecheck, lint, then unit and integration tests in one mocha run against the local
+# cluster, which this script starts (building what is missing) and stops again, unless it was
+# already running. Run through `npm test` so that npm scripts use Node 24.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+npm run -s typecheck
+npm run -s lint
+
+started=0
+if ! hack/cluster.sh status >/dev/null 2>&1; then
+  hack/cluster.sh up
+  started=1
+fi
+stop() { if [ "$started" = 1 ]; then hack/cluster.sh down; fi; }
+trap stop EXIT
+export KUBECONFIG=$root/.cluster/kubeconfig
+
+node test/run.ts 'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts'
