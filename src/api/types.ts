@@ -54,7 +54,7 @@ export type RevocationReason =
   | 'Renewed'
   | 'Manual';
 
-export type FailureReason = 'NameConflict' | 'SubjectNotFound' | 'BeyondCeiling' | 'InvalidRequest';
+export type FailureReason = 'NameConflict' | 'SubjectNotFound' | 'SubjectFinished' | 'BeyondCeiling';
 
 export const plural = {
   AccessRequest: 'accessrequests',

@@ -1,0 +1,183 @@
+import type { KubernetesObject, KubeConfig, V1Job, V1Pod } from '@kubernetes/client-node';
+import {
+  GROUP,
+  labels,
+  MANAGED_BY,
+  plural,
+  TERMINAL_PHASES,
+  VERSION,
+  type AccessRequest,
+  type AnyAccessPolicy,
+} from '../../api/types.ts';
+import type { Clients } from '../../k8s/resources.ts';
+import type { Logger } from '../../log.ts';
+import { SupervisedInformer } from '../../runtime/informer.ts';
+import { WorkQueue } from '../../runtime/workqueue.ts';
+import { AccessRequestReconciler, type Caches, type ReconcilerDeps } from './reconcile.ts';
+
+const keyOf = (namespace: string, name: string) => `${namespace}/${name}`;
+
+/**
+ * Watches AccessRequests and everything their grants depend on, maps each change to the keys of
+ * the requests it concerns, and reconciles those keys through one work queue.
+ */
+export class AccessRequestController {
+  readonly caches: Caches;
+  readonly queue: WorkQueue;
+  readonly #informers: SupervisedInformer<KubernetesObject>[] = [];
+  readonly #reconciler: AccessRequestReconciler;
+  readonly #log: Logger;
+  readonly #concurrency: number;
+  /** "namespace/Pod/name" or "namespace/Job/name" → keys of the requests naming that subject. */
+  readonly #bySubject = new Map<string, Set<string>>();
+
+  constructor(
+    kc: KubeConfig,
+    clients: Clients,
+    deps: Omit<ReconcilerDeps, 'caches'>,
+    options: { concurrency: number; resyncMs: number },
+  ) {
+    this.#log = deps.log;
+    this.#concurrency = options.concurrency;
+    this.queue = new WorkQueue();
+    const managed = `${labels.managedBy}=${MANAGED_BY}`;
+    const inform = <T extends KubernetesObject>(
+      path: string,
+      list: () => Promise<{ items: T[]; metadata?: object }>,
+      onChange: (object: T) => void,
+      labelSelector?: string,
+    ): SupervisedInformer<T> => {
+      const informer = new SupervisedInformer<T>({
+        kubeConfig: kc,
+        path,
+        list: list as never,
+        ...(labelSelector ? { labelSelector } : {}),
+        onChange,
+        resyncMs: options.resyncMs,
+        onRestart: (restart) =>
+          this.#log.warn('Restarted informer', {
+            path,
+            reason: restart.reason,
+            delayMs: restart.delayMs,
+            error: String(restart.error ?? ''),
+          }),
+      });
+      this.#informers.push(informer as unknown as SupervisedInformer<KubernetesObject>);
+      return informer;
+    };
+    const custom = (kind: keyof typeof plural) => () =>
+      clients.custom.listClusterCustomObject({
+        group: GROUP,
+        version: VERSION,
+        plural: plural[kind],
+      }) as Promise<{
+        items: never[];
+      }>;
+    const crdPath = (kind: keyof typeof plural) => `/apis/${GROUP}/${VERSION}/${plural[kind]}`;
+
+    this.caches = {
+      requests: inform<AccessRequest>(crdPath('AccessRequest'), custom('AccessRequest'), (r) =>
+        this.#onRequest(r),
+      ),
+      policies: inform<AnyAccessPolicy>(crdPath('AccessPolicy'), custom('AccessPolicy'), (p) =>
+        this.#enqueueLive(p.metadata.namespace),
+      ),
+      clusterPolicies: inform<AnyAccessPolicy>(
+        crdPath('ClusterAccessPolicy'),
+        custom('ClusterAccessPolicy'),
+        () => this.#enqueueLive(),
+      ),
+      pods: inform<V1Pod>(
+        '/api/v1/pods',
+        () => clients.core.listPodForAllNamespaces(),
+        (pod) => this.#enqueueSubject('Pod', pod),
+      ),
+      jobs: inform<V1Job>(
+        '/apis/batch/v1/jobs',
+        () => clients.batch.listJobForAllNamespaces(),
+        (job) => this.#enqueueSubject('Job', job),
+      ),
+      serviceAccounts: inform(
+        '/api/v1/serviceaccounts',
+        () => clients.core.listServiceAccountForAllNamespaces(),
+        (sa) => this.#enqueueLive(sa.metadata?.namespace),
+      ),
+      namespaces: inform(
+        '/api/v1/namespaces',
+        () => clients.core.listNamespace(),
+        (ns) => this.#enqueueLive(ns.metadata?.name),
+      ),
+      secrets: inform(
+        '/api/v1/secrets',
+        () => clients.core.listSecretForAllNamespaces({ labelSelector: managed }),
+        (o) => this.#enqueueOwner(o),
+        managed,
+      ),
+      roles: inform(
+        '/apis/rbac.authorization.k8s.io/v1/roles',
+        () => clients.rbac.listRoleForAllNamespaces({ labelSelector: managed }),
+        (o) => this.#enqueueOwner(o),
+        managed,
+      ),
+      roleBindings: inform(
+        '/apis/rbac.authorization.k8s.io/v1/rolebindings',
+        () => clients.rbac.listRoleBindingForAllNamespaces({ labelSelector: managed }),
+        (o) => this.#enqueueOwner(o),
+        managed,
+      ),
+    };
+    this.#reconciler = new AccessRequestReconciler({ ...deps, caches: this.caches });
+  }
+
+  /** Starts the informers, waits until every cache is synced, then reconciles. */
+  async start(): Promise<void> {
+    for (const informer of this.#informers) informer.start();
+    await Promise.all(this.#informers.map((informer) => informer.synced()));
+    this.#log.info('Synced caches', { informers: this.#informers.length });
+    this.queue.run((key) => this.#reconciler.reconcile(key), this.#concurrency);
+  }
+
+  async stop(): Promise<void> {
+    await this.queue.shutdown();
+    await Promise.all(this.#informers.map((informer) => informer.stop()));
+  }
+
+  #onRequest(request: AccessRequest): void {
+    const key = keyOf(request.metadata.namespace, request.metadata.name);
+    const { podName, jobName } = request.spec.subject;
+    const subject = podName
+      ? `${request.metadata.namespace}/Pod/${podName}`
+      : `${request.metadata.namespace}/Job/${jobName}`;
+    let keys = this.#bySubject.get(subject);
+    if (!keys) this.#bySubject.set(subject, (keys = new Set()));
+    keys.add(key);
+    this.queue.add(key);
+  }
+
+  #enqueueSubject(kind: 'Pod' | 'Job', object: V1Pod | V1Job): void {
+    const namespace = object.metadata?.namespace ?? '';
+    const subject = `${namespace}/${kind}/${object.metadata?.name}`;
+    const keys = this.#bySubject.get(subject);
+    if (!keys) return;
+    for (const key of keys) {
+      const [ns = '', name = ''] = key.split('/');
+      if (this.caches.requests.get(ns, name)) this.queue.add(key);
+      else keys.delete(key);
+    }
+    if (keys.size === 0) this.#bySubject.delete(subject);
+  }
+
+  /** Enqueues the requests that are not final yet, in one namespace or everywhere. */
+  #enqueueLive(namespace?: string): void {
+    for (const request of this.caches.requests.list(namespace)) {
+      const phase = request.status?.phase;
+      if (!phase || !TERMINAL_PHASES.has(phase))
+        this.queue.add(keyOf(request.metadata.namespace, request.metadata.name));
+    }
+  }
+
+  #enqueueOwner(object: KubernetesObject): void {
+    const request = object.metadata?.labels?.[labels.request];
+    if (request && object.metadata?.namespace) this.queue.add(keyOf(object.metadata.namespace, request));
+  }
+}

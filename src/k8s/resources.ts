@@ -1,0 +1,87 @@
+import {
+  AuthorizationV1Api,
+  BatchV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  EventsV1Api,
+  PatchStrategy,
+  RbacAuthorizationV1Api,
+  setHeaderOptions,
+  type KubeConfig,
+} from '@kubernetes/client-node';
+import { GROUP, VERSION, plural, type AccessRequest, type AccessRequestStatus } from '../api/types.ts';
+
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+/** The typed API clients hourglass uses, all sharing the KubeConfig's connection pool. */
+export interface Clients {
+  core: CoreV1Api;
+  rbac: RbacAuthorizationV1Api;
+  batch: BatchV1Api;
+  custom: CustomObjectsApi;
+  events: EventsV1Api;
+  authorization: AuthorizationV1Api;
+  accessRequests: AccessRequestClient;
+}
+
+export function makeClients(kc: KubeConfig): Clients {
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  return {
+    core: kc.makeApiClient(CoreV1Api),
+    rbac: kc.makeApiClient(RbacAuthorizationV1Api),
+    batch: kc.makeApiClient(BatchV1Api),
+    custom,
+    events: kc.makeApiClient(EventsV1Api),
+    authorization: kc.makeApiClient(AuthorizationV1Api),
+    accessRequests: new AccessRequestClient(custom),
+  };
+}
+
+/** AccessRequest writes. Every write carries the resourceVersion it was computed from. */
+export class AccessRequestClient {
+  readonly #custom: CustomObjectsApi;
+
+  constructor(custom: CustomObjectsApi) {
+    this.#custom = custom;
+  }
+
+  async get(namespace: string, name: string): Promise<AccessRequest> {
+    return (await this.#custom.getNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: plural.AccessRequest,
+      namespace,
+      name,
+    })) as AccessRequest;
+  }
+
+  /** Merge-patches the status; fails with 409 Conflict when the object changed since resourceVersion. */
+  async patchStatus(request: AccessRequest, status: AccessRequestStatus): Promise<AccessRequest> {
+    return (await this.#custom.patchNamespacedCustomObjectStatus(
+      {
+        group: GROUP,
+        version: VERSION,
+        plural: plural.AccessRequest,
+        namespace: request.metadata.namespace,
+        name: request.metadata.name,
+        body: { metadata: { resourceVersion: request.metadata.resourceVersion }, status },
+      },
+      mergePatch,
+    )) as AccessRequest;
+  }
+
+  /** Replaces the finalizers; fails with 409 Conflict when the object changed since resourceVersion. */
+  async setFinalizers(request: AccessRequest, finalizers: string[]): Promise<AccessRequest> {
+    return (await this.#custom.patchNamespacedCustomObject(
+      {
+        group: GROUP,
+        version: VERSION,
+        plural: plural.AccessRequest,
+        namespace: request.metadata.namespace,
+        name: request.metadata.name,
+        body: { metadata: { resourceVersion: request.metadata.resourceVersion, finalizers } },
+      },
+      mergePatch,
+    )) as AccessRequest;
+  }
+}

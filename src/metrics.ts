@@ -1,0 +1,50 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The Prometheus metrics of hourglass. The names of the grant metrics are API contract. */
+export function createMetrics(countActiveGrants: () => number = () => 0) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'hourglass_process_' });
+  const latencyBuckets = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+  return {
+    registry,
+    grantsActive: new Gauge({
+      name: 'hourglass_grants_active',
+      help: 'Grants live now.',
+      registers: [registry],
+      collect() {
+        this.set(countActiveGrants());
+      },
+    }),
+    grantsIssued: new Counter({
+      name: 'hourglass_grants_issued_total',
+      help: 'Grants issued, renewals included.',
+      registers: [registry],
+    }),
+    grantsRevoked: new Counter({
+      name: 'hourglass_grants_revoked_total',
+      help: 'Grants revoked, by reason.',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    decisions: new Counter({
+      name: 'hourglass_decisions_total',
+      help: 'Policy decisions on requests, by outcome.',
+      labelNames: ['decision'],
+      registers: [registry],
+    }),
+    grantLatency: new Histogram({
+      name: 'hourglass_grant_latency_seconds',
+      help: 'From an AccessRequest created to Granted.',
+      buckets: latencyBuckets,
+      registers: [registry],
+    }),
+    revocationLag: new Histogram({
+      name: 'hourglass_revocation_lag_seconds',
+      help: 'From expiry or another revocation trigger to the grant objects deleted.',
+      buckets: latencyBuckets,
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,57 @@
+import type { AccessPolicySpec, AccessRequest, AnyAccessPolicy } from '../api/types.ts';
+
+/** Everything a policy decision reads; gathered by the caller, so that deciding is pure. */
+export interface DecisionInput {
+  /** The request to decide. */
+  request: AccessRequest;
+  /** The workload that would receive access, and its labels: the pod's, or the Job's pod template's. */
+  subject: { serviceAccountName: string; labels: Record<string, string> };
+  /** The labels of the request's namespace, for ClusterAccessPolicy namespace selectors. */
+  namespaceLabels: Record<string, string>;
+  /** The AccessPolicies of the request's namespace and every ClusterAccessPolicy. */
+  policies: readonly AnyAccessPolicy[];
+  /** Live grants of other requests for the same service account. */
+  activeGrants: number;
+  /**
+   * From API discovery: whether a resource of a group ("pods", or a subresource as "pods/log") is
+   * namespaced; undefined when the API server does not serve it.
+   */
+  isNamespaced: (apiGroup: string, resource: string) => boolean | undefined;
+  /** The namespace hourglass runs in: nothing in it is ever granted. */
+  controllerNamespace: string;
+  /** The Secret, in the controller's namespace, that holds hourglass's signing keys. */
+  signingKeySecretName: string;
+}
+
+export type ApprovalMode = NonNullable<NonNullable<AccessPolicySpec['approval']>['mode']>;
+
+/**
+ * Why a request is denied, as a condition reason: NeverGranted (it asks for something no policy
+ * can allow), UnknownResource (a resource the API server does not serve), NoPolicyAllows.
+ */
+export type DenialReason = 'NeverGranted' | 'UnknownResource' | 'NoPolicyAllows';
+
+export interface Allowed {
+  allowed: true;
+  /** The first policy, in evaluation order, that allows the request. */
+  policy: AnyAccessPolicy;
+  /** The lifetime of one grant: the request's ttl, or the policy's defaultTTL. */
+  ttlSeconds: number;
+  /** From the first issue to the last expiry, across renewals. */
+  maxLifetimeSeconds: number;
+  maxRenewals: number;
+  approval: ApprovalMode;
+  /** How long a Manual request may await an approver before it ends Denied (ApprovalTimeout). */
+  approvalTimeoutSeconds: number;
+  /** "allowed by AccessPolicy/batch-readers" */
+  message: string;
+}
+
+export interface Denied {
+  allowed: false;
+  reason: DenialReason;
+  /** Why, naming each policy considered and its first failing check. */
+  message: string;
+}
+
+export type Decision = Allowed | Denied;

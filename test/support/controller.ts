@@ -1,0 +1,113 @@
+// Runs the real controller (src/main.ts) as a child process against the local cluster.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { kubeconfigPath, repoRoot } from './cluster.ts';
+
+export interface LogLine {
+  message: string;
+  level: string;
+  [key: string]: unknown;
+}
+
+export class ControllerProcess {
+  readonly lines: LogLine[] = [];
+  readonly logFile: string;
+  #child: ChildProcess;
+  #exited: Promise<number | null>;
+
+  private constructor(child: ChildProcess, logFile: string) {
+    this.#child = child;
+    this.logFile = logFile;
+    const sink = createWriteStream(logFile, { flags: 'a' });
+    let buffered = '';
+    const take = (chunk: Buffer) => {
+      sink.write(chunk);
+      buffered += chunk.toString();
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        try {
+          this.lines.push(JSON.parse(line) as LogLine);
+        } catch {
+          this.lines.push({ level: 'raw', message: line });
+        }
+      }
+    };
+    child.stdout?.on('data', take);
+    child.stderr?.on('data', take);
+    this.#exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  }
+
+  /** Starts a controller and resolves once it logs "Started controller". */
+  static async start(
+    name: string,
+    args: string[] = [],
+    env: Record<string, string> = {},
+  ): Promise<ControllerProcess> {
+    const dir = path.join(repoRoot, '.cluster', 'test-logs');
+    mkdirSync(dir, { recursive: true });
+    const child = spawn(process.execPath, [path.join(repoRoot, 'src', 'main.ts'), ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, KUBECONFIG: kubeconfigPath, LOG_LEVEL: 'debug', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const controller = new ControllerProcess(child, path.join(dir, `${name}-${Date.now()}.log`));
+    const deadline = Date.now() + 30_000;
+    while (!controller.lines.some((l) => l.message === 'Started controller')) {
+      if (child.exitCode !== null)
+        throw new Error(`controller exited (${child.exitCode}): ${controller.tail()}`);
+      if (Date.now() > deadline) throw new Error(`controller did not start: ${controller.tail()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return controller;
+  }
+
+  tail(lines = 30): string {
+    return this.lines
+      .slice(-lines)
+      .map((l) => JSON.stringify(l))
+      .join('\n');
+  }
+
+  audit(event?: string): LogLine[] {
+    return this.lines.filter((l) => l.audit === true && (!event || l.event === event));
+  }
+
+  get pid(): number | undefined {
+    return this.#child.pid;
+  }
+
+  /** SIGTERM, and the exit code once it has exited. */
+  async stop(): Promise<number | null> {
+    if (this.#child.exitCode === null) this.#child.kill('SIGTERM');
+    return this.#exited;
+  }
+
+  async kill(): Promise<void> {
+    this.#child.kill('SIGKILL');
+    await this.#exited;
+  }
+}
+
+/** One controller for the calling suite, stopped after it; its log tail is printed on failure. */
+export function useController(name: string): () => ControllerProcess {
+  let controller: ControllerProcess | undefined;
+  before(async function () {
+    this.timeout(60_000);
+    controller = await ControllerProcess.start(name);
+  });
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed' && controller) {
+      console.log(`--- controller log tail (${controller.logFile}):\n${controller.tail(40)}`);
+    }
+  });
+  after(async () => {
+    await controller?.stop();
+  });
+  return () => {
+    if (!controller) throw new Error('controller not started');
+    return controller;
+  };
+}

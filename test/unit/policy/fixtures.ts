@@ -1,0 +1,94 @@
+import type {
+  AccessPolicy,
+  AccessPolicySpec,
+  AccessRequest,
+  AccessRequestSpec,
+  ClusterAccessPolicy,
+  ClusterAccessPolicySpec,
+} from '../../../src/api/types.ts';
+import { API_VERSION } from '../../../src/api/types.ts';
+import type { DecisionInput } from '../../../src/policy/decide.ts';
+
+export const CONTROLLER_NAMESPACE = 'hourglass-system';
+export const SIGNING_KEY_SECRET = 'hourglass-signing-keys';
+
+// A small discovery document: "group/resource" → namespaced.
+const DISCOVERY: Readonly<Record<string, boolean>> = {
+  '/pods': true,
+  '/pods/exec': true,
+  '/pods/log': true,
+  '/configmaps': true,
+  '/secrets': true,
+  '/serviceaccounts': true,
+  '/serviceaccounts/token': true,
+  '/nodes': false,
+  '/namespaces': false,
+  'apps/deployments': true,
+  'batch/jobs': true,
+  'rbac.authorization.k8s.io/roles': true,
+  'rbac.authorization.k8s.io/clusterroles': false,
+  'hourglass.dev/accessrequests': true,
+};
+
+export function isNamespaced(apiGroup: string, resource: string): boolean | undefined {
+  return DISCOVERY[`${apiGroup}/${resource}`];
+}
+
+export function accessRequest(spec: Partial<AccessRequestSpec> = {}, namespace = 'batch'): AccessRequest {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'AccessRequest',
+    metadata: { name: 'etl-read-orders', namespace, uid: 'request-uid' },
+    spec: {
+      subject: { podName: 'etl-7xk2p' },
+      purpose: 'OPS-1234 nightly read of the orders table',
+      permissions: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get'] }],
+      ...spec,
+    },
+  };
+}
+
+const baseSpec = {
+  subjects: { serviceAccounts: ['etl'] },
+  allow: { permissions: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list'] }] },
+};
+
+export function accessPolicy(
+  name: string,
+  spec: Partial<AccessPolicySpec> = {},
+  namespace = 'batch',
+): AccessPolicy {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'AccessPolicy',
+    metadata: { name, namespace, uid: `${name}-uid` },
+    spec: { ...baseSpec, ...spec },
+  };
+}
+
+export function clusterAccessPolicy(
+  name: string,
+  spec: Partial<ClusterAccessPolicySpec> = {},
+): ClusterAccessPolicy {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'ClusterAccessPolicy',
+    metadata: { name, uid: `${name}-uid` },
+    spec: { ...baseSpec, ...spec },
+  };
+}
+
+/** A request for configmaps by service account "etl" in namespace "batch", and one policy allowing it. */
+export function decisionInput(overrides: Partial<DecisionInput> = {}): DecisionInput {
+  return {
+    request: accessRequest(),
+    subject: { serviceAccountName: 'etl', labels: { app: 'etl', team: 'data' } },
+    namespaceLabels: { 'kubernetes.io/metadata.name': 'batch', tier: 'batch' },
+    policies: [accessPolicy('batch-readers')],
+    activeGrants: 0,
+    isNamespaced,
+    controllerNamespace: CONTROLLER_NAMESPACE,
+    signingKeySecretName: SIGNING_KEY_SECRET,
+    ...overrides,
+  };
+}
