@@ -69,6 +69,8 @@ pki() {
   cert controller-manager "/CN=system:kube-controller-manager"
   cert scheduler "/CN=system:kube-scheduler"
   cert kwok "/O=system:masters/CN=kwok"
+  # The serving certificate of a locally running hourglass controller (webhook, JWKS, introspection).
+  cert hourglass "/CN=hourglass" "IP:127.0.0.1,DNS:localhost"
   openssl genrsa -out "$dir/service-account.key" 2048 2>/dev/null
   openssl rsa -in "$dir/service-account.key" -pubout -out "$dir/service-account.pub" 2>/dev/null
 }
@@ -103,11 +105,11 @@ up() {
     return 0
   fi
   [ -d "$state" ] && down
-  "$here/build.sh"
+  "$here/build.sh" "${components[@]}" kubectl
   local t0=$SECONDS
   mkdir -p "$state/pids" "$state/logs" "$state/bin"
   local tool
-  for tool in kubectl helm kwok; do ln -sf "$(bin_path "$tool")" "$state/bin/$tool"; done
+  for tool in kubectl helm; do ln -sf "$(bin_path "$tool")" "$state/bin/$tool"; done
   pki
   local etcd_port etcd_peer api_port
   etcd_port=$(free_port); etcd_peer=$(free_port); api_port=$(free_port)
@@ -143,7 +145,7 @@ up() {
   start kube-controller-manager "$(bin_path kube-controller-manager)" \
     --kubeconfig="$state/controller-manager.kubeconfig" --leader-elect=false --bind-address=127.0.0.1 --secure-port=0 \
     --service-account-private-key-file="$pki/service-account.key" --root-ca-file="$pki/ca.crt" \
-    --use-service-account-credentials=false --controllers='*'
+    --use-service-account-credentials=true --controllers='*'
   start kube-scheduler "$(bin_path kube-scheduler)" \
     --kubeconfig="$state/scheduler.kubeconfig" --authentication-kubeconfig="$state/scheduler.kubeconfig" \
     --authorization-kubeconfig="$state/scheduler.kubeconfig" --leader-elect=false --bind-address=127.0.0.1 --secure-port=0

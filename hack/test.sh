@@ -9,6 +9,8 @@ cd "$root"
 npm run -s typecheck
 npm run -s lint
 
+hack/build.sh   # everything the tests use, helm included; cached after the first run
+
 started=0
 if ! hack/cluster.sh status >/dev/null 2>&1; then
   hack/cluster.sh up

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 const IN_CLUSTER_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
@@ -6,8 +7,14 @@ const IN_CLUSTER_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount
 export interface Config {
   /** The namespace hourglass runs in: its signing keys live there, and nothing in it is granted. */
   namespace: string;
-  /** The `iss` of every token; in-cluster the Service URL. */
-  issuer: string;
+  /** The `iss` of every token: in-cluster the Service URL; locally, when unset, the HTTPS listening URL. */
+  issuer: string | undefined;
+  listenAddress: string;
+  /** Webhook, OIDC discovery, JWKS and introspection (TLS). 0 picks a free port. */
+  httpsPort: number;
+  /** Metrics and health probes (plain HTTP). 0 picks a free port. */
+  httpPort: number;
+  tls: { certFile: string; keyFile: string; caFile: string | undefined } | undefined;
   signingKeySecretName: string;
   /** Requests reconciled at once. */
   concurrency: number;
@@ -18,7 +25,14 @@ export interface Config {
 
 const HELP = `Usage: hourglass-controller [options]
   --namespace NAME        controller namespace (env HOURGLASS_NAMESPACE; in-cluster: the pod's; else hourglass-system)
-  --issuer URL            token issuer (env HOURGLASS_ISSUER; default https://hourglass.<namespace>.svc)
+  --issuer URL            token issuer (env HOURGLASS_ISSUER; in-cluster default https://hourglass.<namespace>.svc,
+                          locally the HTTPS listening URL)
+  --listen-address ADDR   (env HOURGLASS_LISTEN_ADDRESS; in-cluster 0.0.0.0, locally 127.0.0.1)
+  --https-port N          webhook, OIDC discovery, JWKS, /introspect (env HOURGLASS_HTTPS_PORT; in-cluster 8443, locally free)
+  --http-port N           /metrics, /healthz, /readyz (env HOURGLASS_HTTP_PORT; in-cluster 8080, locally free)
+  --tls-cert-file F       serving certificate (env HOURGLASS_TLS_CERT_FILE; locally .cluster/pki/hourglass.crt)
+  --tls-key-file F        its key (env HOURGLASS_TLS_KEY_FILE)
+  --tls-ca-file F         CA that signed it, for webhook caBundles (env HOURGLASS_TLS_CA_FILE)
   --concurrency N         requests reconciled at once (env HOURGLASS_CONCURRENCY; default 16)
   --resync-seconds N      full resync period (default 300)
   --log-level LEVEL       error|warn|info|debug (env LOG_LEVEL; default info)
@@ -30,6 +44,12 @@ export function loadConfig(argv = process.argv.slice(2), env = process.env): Con
     options: {
       namespace: { type: 'string' },
       issuer: { type: 'string' },
+      'listen-address': { type: 'string' },
+      'https-port': { type: 'string' },
+      'http-port': { type: 'string' },
+      'tls-cert-file': { type: 'string' },
+      'tls-key-file': { type: 'string' },
+      'tls-ca-file': { type: 'string' },
       concurrency: { type: 'string' },
       'resync-seconds': { type: 'string' },
       'log-level': { type: 'string' },
@@ -40,24 +60,34 @@ export function loadConfig(argv = process.argv.slice(2), env = process.env): Con
     console.log(HELP);
     process.exit(0);
   }
+  const inCluster = existsSync(IN_CLUSTER_NAMESPACE_FILE) && !env.KUBECONFIG;
   const namespace =
     values.namespace ??
     env.HOURGLASS_NAMESPACE ??
-    (existsSync(IN_CLUSTER_NAMESPACE_FILE)
-      ? readFileSync(IN_CLUSTER_NAMESPACE_FILE, 'utf8').trim()
-      : 'hourglass-system');
-  const positive = (value: string | undefined, fallback: number, name: string) => {
+    (inCluster ? readFileSync(IN_CLUSTER_NAMESPACE_FILE, 'utf8').trim() : 'hourglass-system');
+  const integer = (value: string | undefined, fallback: number, name: string, min = 1) => {
     if (value === undefined) return fallback;
     const n = Number(value);
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got "${value}"`);
+    if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got "${value}"`);
     return n;
   };
+  const localPki = path.join(process.cwd(), '.cluster', 'pki');
+  const localCert = path.join(localPki, 'hourglass.crt');
+  const certFile =
+    values['tls-cert-file'] ?? env.HOURGLASS_TLS_CERT_FILE ?? (existsSync(localCert) ? localCert : undefined);
+  const keyFile = values['tls-key-file'] ?? env.HOURGLASS_TLS_KEY_FILE ?? certFile?.replace(/\.crt$/, '.key');
+  const caFile =
+    values['tls-ca-file'] ?? env.HOURGLASS_TLS_CA_FILE ?? (certFile === localCert ? path.join(localPki, 'ca.crt') : undefined);
   return {
     namespace,
-    issuer: values.issuer ?? env.HOURGLASS_ISSUER ?? `https://hourglass.${namespace}.svc`,
+    issuer: values.issuer ?? env.HOURGLASS_ISSUER ?? (inCluster ? `https://hourglass.${namespace}.svc` : undefined),
+    listenAddress: values['listen-address'] ?? env.HOURGLASS_LISTEN_ADDRESS ?? (inCluster ? '0.0.0.0' : '127.0.0.1'),
+    httpsPort: integer(values['https-port'] ?? env.HOURGLASS_HTTPS_PORT, inCluster ? 8443 : 0, '--https-port', 0),
+    httpPort: integer(values['http-port'] ?? env.HOURGLASS_HTTP_PORT, inCluster ? 8080 : 0, '--http-port', 0),
+    tls: certFile && keyFile ? { certFile, keyFile, caFile } : undefined,
     signingKeySecretName: 'hourglass-signing-keys',
-    concurrency: positive(values.concurrency ?? env.HOURGLASS_CONCURRENCY, 16, '--concurrency'),
-    resyncMs: positive(values['resync-seconds'], 300, '--resync-seconds') * 1000,
+    concurrency: integer(values.concurrency ?? env.HOURGLASS_CONCURRENCY, 16, '--concurrency'),
+    resyncMs: integer(values['resync-seconds'], 300, '--resync-seconds') * 1000,
     logLevel: values['log-level'] ?? env.LOG_LEVEL ?? 'info',
   };
 }

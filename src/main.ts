@@ -1,8 +1,15 @@
-// The composition root of the hourglass controller: configuration, clients, caches, reconcilers.
+// The composition root of the hourglass controller: configuration, clients, caches, reconcilers
+// and the HTTP surface.
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { loadConfig } from './config.ts';
+import { AuthenticationV1Api } from '@kubernetes/client-node';
 import { Auditor } from './audit/audit.ts';
+import { loadConfig } from './config.ts';
 import { AccessRequestController } from './controllers/accessrequest/controller.ts';
+import { issuerRoutes } from './http/issuer.ts';
+import { opsRoutes } from './http/ops.ts';
+import { route } from './http/router.ts';
+import { close, listen } from './http/servers.ts';
 import { ApiDiscovery } from './k8s/discovery.ts';
 import { isAlreadyExists } from './k8s/errors.ts';
 import { EventRecorder } from './k8s/events.ts';
@@ -10,9 +17,11 @@ import { GrantObjectStore } from './k8s/grant-store.ts';
 import { keySecretStore } from './k8s/key-secret.ts';
 import { loadKubeConfig } from './k8s/kubeconfig.ts';
 import { makeClients } from './k8s/resources.ts';
+import { tokenAuthenticator } from './k8s/token-review.ts';
 import { createLogger } from './log.ts';
 import { createMetrics } from './metrics.ts';
 import { signGrantToken } from './tokens/grant-token.ts';
+import { introspect } from './tokens/introspection.ts';
 import { loadOrCreateKeySet } from './tokens/keys.ts';
 import { RevokedGrants } from './tokens/revocations.ts';
 
@@ -21,21 +30,25 @@ const log = createLogger(config.logLevel);
 const kc = loadKubeConfig();
 const clients = makeClients(kc);
 const instance = `${os.hostname()}-${process.pid}`;
+const now = () => new Date();
 
+if (!config.tls) {
+  log.error('No serving certificate: pass --tls-cert-file and --tls-key-file (hack/cluster.sh up makes one for local runs)');
+  process.exit(2);
+}
 try {
   await clients.core.createNamespace({ body: { metadata: { name: config.namespace } } });
 } catch (error) {
   if (!isAlreadyExists(error)) log.debug('Did not create the controller namespace', { error: String(error) });
 }
-const keys = await loadOrCreateKeySet(
-  keySecretStore(clients.core, config.namespace, config.signingKeySecretName),
-  new Date(),
-);
+const keys = await loadOrCreateKeySet(keySecretStore(clients.core, config.namespace, config.signingKeySecretName), now());
 const discovery = new ApiDiscovery(kc, log);
 await discovery.refresh();
 discovery.start();
 
 const revoked = new RevokedGrants();
+let issuer = config.issuer ?? '';
+let synced = false;
 const metrics = createMetrics(
   () => controller.caches.requests.list().filter((r) => r.status?.phase === 'Granted').length,
 );
@@ -45,18 +58,45 @@ const controller = new AccessRequestController(
   {
     requests: clients.accessRequests,
     grantObjects: new GrantObjectStore(clients.core, clients.rbac),
-    signToken: (claims) => signGrantToken(keys.current(new Date()), { ...claims, issuer: config.issuer }),
-    recordRevoked: (grantId, expiresAt) => revoked.add(grantId, expiresAt, new Date()),
+    signToken: (claims) => signGrantToken(keys.current(now()), { ...claims, issuer }),
+    recordRevoked: (grantId, expiresAt) => revoked.add(grantId, expiresAt, now()),
     isNamespaced: discovery.isNamespaced,
     controllerNamespace: config.namespace,
     signingKeySecretName: config.signingKeySecretName,
     auditor: new Auditor(log, new EventRecorder(clients.events, log, instance)),
     metrics,
     log,
-    now: () => new Date(),
+    now,
   },
   { concurrency: config.concurrency, resyncMs: config.resyncMs },
 );
+
+const onHttpError = (error: unknown) => log.error('Failed to serve a request', { error: String(error) });
+const https = await listen(
+  route(
+    issuerRoutes({
+      issuer: () => issuer,
+      keys: () => keys,
+      introspect: (token) =>
+        introspect(token, { issuer, keys: () => keys, requestByGrantId: controller.requestByGrantId, revoked, now }),
+      authenticate: tokenAuthenticator(kc.makeApiClient(AuthenticationV1Api)),
+      now,
+    }),
+    onHttpError,
+  ),
+  {
+    host: config.listenAddress,
+    port: config.httpsPort,
+    tls: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) },
+  },
+);
+issuer ||= https.url;
+const http = await listen(route(opsRoutes({ registry: metrics.registry, ready: () => synced }), onHttpError), {
+  host: config.listenAddress,
+  port: config.httpPort,
+});
+log.info(`Listening on ${https.url}`, { serves: ['openid-configuration', 'jwks', 'introspect'], issuer });
+log.info(`Listening on ${http.url}`, { serves: ['metrics', 'healthz', 'readyz'] });
 
 let stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -67,6 +107,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     discovery.stop();
     controller
       .stop()
+      .then(() => Promise.all([close(https.server), close(http.server)]))
       .then(() => kc.close())
       .then(() => process.exit(0))
       .catch((error: unknown) => {
@@ -77,4 +118,5 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 }
 
 await controller.start();
-log.info('Started controller', { namespace: config.namespace, issuer: config.issuer, instance });
+synced = true;
+log.info('Started controller', { namespace: config.namespace, issuer, instance });

@@ -100,9 +100,7 @@ function policyRule(context: 'request' | 'policy'): JSONSchema {
       nonResourceURLs: list(
         string('', { maxLength: 253 }),
         'Not supported: hourglass grants namespaced access only.',
-        {
-          maxItems: 0,
-        },
+        { maxItems: 16 },
       ),
     },
     {

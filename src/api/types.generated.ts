@@ -114,7 +114,7 @@ export interface RequestedRule {
   /**
    * Not supported: hourglass grants namespaced access only.
    *
-   * @maxItems 0
+   * @maxItems 16
    */
   nonResourceURLs?: string[];
 }
@@ -530,7 +530,7 @@ export interface AllowedRule {
   /**
    * Not supported: hourglass grants namespaced access only.
    *
-   * @maxItems 0
+   * @maxItems 16
    */
   nonResourceURLs?: string[];
 }

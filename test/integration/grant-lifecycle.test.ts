@@ -32,14 +32,19 @@ describe('the grant lifecycle', function () {
     await ensureCrds();
     await createServiceAccount(namespace(), 'etl');
     await createPolicy(namespace(), 'batch-readers');
+    await createPolicy(namespace(), 'workers', {
+      subjects: { serviceAccounts: ['*'], podSelector: { matchLabels: { role: 'worker' } } },
+    });
   });
 
-  /** A pod of service account etl with a granted request for it. */
+  /** A pod with a service account of its own, and a granted request for it. */
   async function grantedPod(requestName: string, podLabels: Record<string, string> = {}, ttl = '5m') {
-    const podName = `etl-${podCount++}`;
-    await createPod(namespace(), podName, 'etl', podLabels);
+    const podName = `worker-${podCount++}`;
+    await createServiceAccount(namespace(), podName);
+    await createPod(namespace(), podName, podName, { role: 'worker', ...podLabels });
     await createRequest(namespace(), requestName, { subject: { podName }, ttl });
     const request = await waitForPhase(namespace(), requestName, 'Granted');
+    expect(await canI(namespace(), podName, 'get', 'secrets', 'orders-db')).to.equal(true);
     return { podName, request };
   }
 
@@ -47,7 +52,8 @@ describe('the grant lifecycle', function () {
     const request = await waitForPhase(namespace(), requestName, phase, 60_000);
     expect(request.status?.revocation?.reason).to.equal(reason);
     expect(request.status?.reason).to.equal(reason);
-    expect(await canI(namespace(), 'etl', 'get', 'secrets', 'orders-db')).to.equal(false);
+    const serviceAccount = request.status?.subject?.serviceAccountName ?? '';
+    expect(await canI(namespace(), serviceAccount, 'get', 'secrets', 'orders-db')).to.equal(false);
     expect((await grantObjectsPresent(namespace(), requestName)).any).to.equal(false);
     const revoked = controller()
       .audit('grant.revoked')
@@ -58,7 +64,10 @@ describe('the grant lifecycle', function () {
 
   it('grants exactly the requested access to the pod service account, with a signed token carrying every claim', async () => {
     expect(await canI(namespace(), 'etl', 'get', 'secrets', 'orders-db')).to.equal(false);
-    const { podName, request } = await grantedPod('grant-basic');
+    await createPod(namespace(), 'etl-7xk2p', 'etl');
+    await createRequest(namespace(), 'grant-basic', { subject: { podName: 'etl-7xk2p' } });
+    const request = await waitForPhase(namespace(), 'grant-basic', 'Granted');
+    const podName = 'etl-7xk2p';
     const status = request.status!;
     expect(status.reason).to.equal('Issued');
     expect(status.subject).to.include({ serviceAccountName: 'etl', podName, ref: `pod/${podName}` });
@@ -159,13 +168,13 @@ describe('the grant lifecycle', function () {
   });
 
   it('revokes with RequestDeleted and lets the request go when it is deleted', async () => {
-    await grantedPod('grant-deleted');
+    const { podName } = await grantedPod('grant-deleted');
     await deleteRequest(namespace(), 'grant-deleted');
     await eventually(async () => expect(await getRequest(namespace(), 'grant-deleted')).to.equal(undefined), {
       what: 'the request to be gone',
     });
     expect((await grantObjectsPresent(namespace(), 'grant-deleted')).any).to.equal(false);
-    expect(await canI(namespace(), 'etl', 'get', 'secrets', 'orders-db')).to.equal(false);
+    expect(await canI(namespace(), podName, 'get', 'secrets', 'orders-db')).to.equal(false);
     const revoked = controller()
       .audit('grant.revoked')
       .filter((l) => (l.request as { name: string }).name === 'grant-deleted');
@@ -194,7 +203,7 @@ describe('the grant lifecycle', function () {
     });
     expect(decodeJwt(secretValue(objects.secret?.data, 'token')!)).to.include({ jti: second.id });
     expect(objects.role?.metadata?.labels?.[labels.grantId]).to.equal(second.id);
-    expect(await canI(namespace(), 'etl', 'get', 'secrets', 'orders-db')).to.equal(true);
+    expect(await canI(namespace(), renewed.status!.subject!.serviceAccountName!, 'get', 'secrets', 'orders-db')).to.equal(true);
     const revoked = controller()
       .audit('grant.revoked')
       .filter((l) => (l.request as { name: string }).name === 'grant-renew');

@@ -30,6 +30,8 @@ export class AccessRequestController {
   readonly #concurrency: number;
   /** "namespace/Pod/name" or "namespace/Job/name" → keys of the requests naming that subject. */
   readonly #bySubject = new Map<string, Set<string>>();
+  /** Grant id → key of the request that issued it; checked against the cache on every read. */
+  readonly #byGrantId = new Map<string, string>();
 
   constructor(
     kc: KubeConfig,
@@ -142,8 +144,21 @@ export class AccessRequestController {
     await Promise.all(this.#informers.map((informer) => informer.stop()));
   }
 
+  /** The request whose current grant has this id, if any (superseded and unknown ids find none). */
+  readonly requestByGrantId = (grantId: string): AccessRequest | undefined => {
+    const key = this.#byGrantId.get(grantId);
+    if (!key) return undefined;
+    const [namespace = '', name = ''] = key.split('/');
+    const request = this.caches.requests.get(namespace, name);
+    if (request?.status?.grant?.id === grantId) return request;
+    this.#byGrantId.delete(grantId);
+    return undefined;
+  };
+
   #onRequest(request: AccessRequest): void {
     const key = keyOf(request.metadata.namespace, request.metadata.name);
+    const grantId = request.status?.grant?.id;
+    if (grantId) this.#byGrantId.set(grantId, key);
     const { podName, jobName } = request.spec.subject;
     const subject = podName
       ? `${request.metadata.namespace}/Pod/${podName}`
