@@ -34,7 +34,8 @@ export class EventRecorder {
         namespace: regarding.namespace,
         body: {
           metadata: { generateName: `${regarding.name}.`, namespace: regarding.namespace },
-          eventTime: now as unknown as Date,
+          // MicroTime: the API server wants six fractional digits.
+          eventTime: now.toISOString().replace(/Z$/, '000Z') as unknown as Date,
           reportingController: 'hourglass.dev/controller',
           reportingInstance: this.#instance,
           action,

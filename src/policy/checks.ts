@@ -1,5 +1,6 @@
 import type { AnyAccessPolicy } from '../api/types.ts';
 import { describeAccess } from './access.ts';
+import { evaluateConditions, policyConditions, type CelVariables } from './cel.ts';
 import type { DecisionInput } from './decision.ts';
 import { parseDuration } from './duration.ts';
 import { firstUncoveredAccess, type UncoveredAccess } from './rules.ts';
@@ -88,6 +89,22 @@ const activeGrantsBelowLimit: PolicyCheck = ({ input, terms }) =>
     ? undefined
     : `service account "${input.subject.serviceAccountName}" already holds ${input.activeGrants} active grants (maxActivePerSubject ${terms.maxActivePerSubject})`;
 
+// Last, as the only costly check: CEL runs only for a request every other check allows.
+const conditionsHold: PolicyCheck = ({ input, policy }) => {
+  const [first] = policy.spec.conditions ?? [];
+  if (first === undefined) return undefined;
+  const compiled = policyConditions(policy);
+  if (!compiled.ok) {
+    const [error = { name: first.name, message: 'unknown error' }] = compiled.errors;
+    return `condition "${error.name}" does not compile: ${error.message}`;
+  }
+  const variables = celVariables(input);
+  if (variables === undefined) {
+    return `condition "${first.name}" could not be evaluated: the decision was given no CEL context`;
+  }
+  return evaluateConditions(compiled.program, variables);
+};
+
 /** In the order they run: a denial reports the first that fails. */
 export const POLICY_CHECKS: readonly PolicyCheck[] = [
   notSuspended,
@@ -98,6 +115,7 @@ export const POLICY_CHECKS: readonly PolicyCheck[] = [
   tokenCovered,
   ttlWithinLimits,
   activeGrantsBelowLimit,
+  conditionsHold,
 ];
 
 /** The first failing check of a policy, or undefined when the policy allows the request. */
@@ -122,4 +140,24 @@ function secondsOrUndefined(goDuration: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+// One variables object per decision, so that every policy reuses its CEL form.
+const celVariablesByInput = new WeakMap<DecisionInput, CelVariables>();
+
+function celVariables(input: DecisionInput): CelVariables | undefined {
+  const context = input.celContext;
+  if (context === undefined) return undefined;
+  let variables = celVariablesByInput.get(input);
+  if (variables === undefined) {
+    const { pod, job, serviceAccount, namespace, requester, now } = context;
+    variables = {
+      request: input.request,
+      subject: { pod, job, serviceAccount, namespace },
+      requester: requester ?? input.request.spec.requester ?? {},
+      now,
+    };
+    celVariablesByInput.set(input, variables);
+  }
+  return variables;
 }

@@ -6,7 +6,15 @@ import { neverGranted } from './never-granted.ts';
 import { matchesLabelSelector } from './selector.ts';
 import { grantTTL, policyTerms } from './terms.ts';
 
-export type { Allowed, ApprovalMode, Decision, DecisionInput, Denied, DenialReason } from './decision.ts';
+export type {
+  Allowed,
+  ApprovalMode,
+  CelContext,
+  Decision,
+  DecisionInput,
+  Denied,
+  DenialReason,
+} from './decision.ts';
 
 /**
  * Decides a request against the policies, denying by default. Never-granted access is refused

@@ -1,4 +1,5 @@
 import type { AccessPolicySpec, AccessRequest, AnyAccessPolicy } from '../api/types.ts';
+import type { Requester } from './cel.ts';
 
 /** Everything a policy decision reads; gathered by the caller, so that deciding is pure. */
 export interface DecisionInput {
@@ -21,6 +22,26 @@ export interface DecisionInput {
   controllerNamespace: string;
   /** The Secret, in the controller's namespace, that holds hourglass's signing keys. */
   signingKeySecretName: string;
+  /**
+   * What CEL conditions read besides the request. Needed only by policies with conditions: without
+   * it, their conditions cannot be evaluated and they deny.
+   */
+  celContext?: CelContext;
+}
+
+/** The objects CEL conditions see as `subject` and `requester`, as JSON, and the time they see as `now`. */
+export interface CelContext {
+  /** The subject Pod, for a pod subject. */
+  pod?: object;
+  /** The subject Job, for a Job subject. */
+  job?: object;
+  /** The subject's ServiceAccount. */
+  serviceAccount?: object;
+  /** The request's Namespace. */
+  namespace?: object;
+  /** Who asked; spec.requester of the request when not given. */
+  requester?: Requester;
+  now: Date;
 }
 
 export type ApprovalMode = NonNullable<NonNullable<AccessPolicySpec['approval']>['mode']>;

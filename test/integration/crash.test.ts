@@ -76,7 +76,8 @@ describe('crash safety', function () {
       expect(objects).to.have.length(names.length * 3);
     });
 
-    // One grant per request: every issuance either controller logged carries the id in status.
+    // One grant per request: every issuance either controller logged carries the id in status
+    // (an issuance interrupted by the kill is logged again, with the same id, when it is completed).
     for (const request of requests) {
       const ids = new Set(
         [...first.audit('grant.issued'), ...second.audit('grant.issued')]

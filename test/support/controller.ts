@@ -37,7 +37,8 @@ export class ControllerProcess {
     };
     child.stdout?.on('data', take);
     child.stderr?.on('data', take);
-    this.#exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+    // 'close', not 'exit': only then has every line the process wrote been read.
+    this.#exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
   }
 
   /** Starts a controller and resolves once it logs "Started controller". */

@@ -41,7 +41,15 @@ export class AccessRequestController {
   ) {
     this.#log = deps.log;
     this.#concurrency = options.concurrency;
-    this.queue = new WorkQueue();
+    this.queue = new WorkQueue({
+      observer: {
+        processed: (key, run) => {
+          if (run.error) {
+            this.#log.warn('Failed to reconcile AccessRequest', { request: key, error: String(run.error) });
+          }
+        },
+      },
+    });
     const managed = `${labels.managedBy}=${MANAGED_BY}`;
     const inform = <T extends KubernetesObject>(
       path: string,

@@ -366,7 +366,7 @@ export class AccessRequestReconciler {
       { type: 'Approved', status: 'True', reason: 'PolicyAllowed', message: decision.message },
       now,
     );
-    await this.#writeStatus(request, {
+    const status: AccessRequestStatus = {
       ...request.status,
       phase: 'Granted',
       reason: 'Issued',
@@ -382,23 +382,27 @@ export class AccessRequestReconciler {
       lifetimeEndsAt: lifetimeEnds.toISOString(),
       grant: { id: grantId, issuedAt: now.toISOString(), expiresAt: expiresAt.toISOString(), ...names },
       renewals: 0,
-    });
+    };
+    // Audited before the status write: a crash in between repeats the record (same grant id)
+    // rather than losing it.
     const { metrics, auditor } = this.#d;
-    metrics.decisions.inc({ decision: 'allowed' });
-    metrics.grantsIssued.inc();
-    const created = Date.parse(String(request.metadata.creationTimestamp ?? now.toISOString()));
-    metrics.grantLatency.observe(Math.max(0, (now.getTime() - created) / 1000));
-    auditor.record('decision', request, {
+    const issued = { ...request, status };
+    auditor.record('decision', issued, {
       reason: 'PolicyAllowed',
       message: `Allowed request: ${decision.message}`,
       decision: decision.message,
     });
-    auditor.record('grant.issued', request, {
+    auditor.record('grant.issued', issued, {
       reason: 'Issued',
       message: `Issued grant ${grantId} until ${expiresAt.toISOString()}`,
       grantId,
       expiresAt: expiresAt.toISOString(),
     });
+    await this.#writeStatus(request, status);
+    metrics.decisions.inc({ decision: 'allowed' });
+    metrics.grantsIssued.inc();
+    const created = Date.parse(String(request.metadata.creationTimestamp ?? now.toISOString()));
+    metrics.grantLatency.observe(Math.max(0, (now.getTime() - created) / 1000));
     return { requeueAfterMs: expiresAt.getTime() - now.getTime() };
   }
 
