@@ -270,6 +270,26 @@ describe('the grant lifecycle', function () {
     expect((await grantObjectsPresent(namespace(), 'greedy')).any).to.equal(false);
   });
 
+  it('decides by the policy CEL conditions: a ticket id in the purpose is granted, none is denied', async () => {
+    await createServiceAccount(namespace(), 'ticketed');
+    await createPolicy(namespace(), 'needs-ticket', {
+      subjects: { serviceAccounts: ['ticketed'] },
+      conditions: [
+        {
+          name: 'has-ticket',
+          expression: "request.spec.purpose.matches('^[A-Z]+-[0-9]+') && subject.pod.metadata.name.startsWith('ticket')",
+          message: 'purpose must start with a ticket id',
+        },
+      ],
+    });
+    await createPod(namespace(), 'ticket-pod', 'ticketed');
+    await createRequest(namespace(), 'with-ticket', { subject: { podName: 'ticket-pod' }, purpose: 'OPS-42 read orders' });
+    await createRequest(namespace(), 'without-ticket', { subject: { podName: 'ticket-pod' }, purpose: 'just curious' });
+    await waitForPhase(namespace(), 'with-ticket', 'Granted');
+    const denied = await waitForPhase(namespace(), 'without-ticket', 'Denied');
+    expect(denied.status?.decision).to.contain('condition "has-ticket" failed: purpose must start with a ticket id');
+  });
+
   it('fails with NameConflict and writes nothing when a grant object name is taken', async () => {
     await api().core.createNamespacedSecret({
       namespace: namespace(),

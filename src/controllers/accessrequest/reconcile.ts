@@ -148,16 +148,25 @@ export class AccessRequestReconciler {
     const serviceAccountName =
       workload?.serviceAccountName ?? request.status?.subject?.serviceAccountName ?? '';
     const granted = request.status?.phase === 'Granted';
+    const { podName, jobName } = request.spec.subject;
+    const namespaceObject = caches.namespaces.get('', namespace);
     return decide({
       request,
       subject: { serviceAccountName, labels: workload?.labels ?? {} },
-      namespaceLabels: caches.namespaces.get('', namespace)?.metadata?.labels ?? {},
+      namespaceLabels: namespaceObject?.metadata?.labels ?? {},
       policies: [...caches.policies.list(namespace), ...caches.clusterPolicies.list()],
       // The cap on live grants is checked when issuing, not again for a grant already live.
       activeGrants: granted ? 0 : this.#activeGrants(request, serviceAccountName),
       isNamespaced: this.#d.isNamespaced,
       controllerNamespace: this.#d.controllerNamespace,
       signingKeySecretName: this.#d.signingKeySecretName,
+      celContext: {
+        ...(podName ? { pod: caches.pods.get(namespace, podName) } : {}),
+        ...(jobName ? { job: caches.jobs.get(namespace, jobName) } : {}),
+        ...(workload ? { serviceAccount: caches.serviceAccounts.get(namespace, workload.serviceAccountName) } : {}),
+        ...(namespaceObject ? { namespace: namespaceObject } : {}),
+        now: this.#d.now(),
+      },
     });
   }
 
