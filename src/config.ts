@@ -68,7 +68,8 @@ export function loadConfig(argv = process.argv.slice(2), env = process.env): Con
   const integer = (value: string | undefined, fallback: number, name: string, min = 1) => {
     if (value === undefined) return fallback;
     const n = Number(value);
-    if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got "${value}"`);
+    if (!Number.isInteger(n) || n < min)
+      throw new Error(`${name} must be an integer >= ${min}, got "${value}"`);
     return n;
   };
   const localPki = path.join(process.cwd(), '.cluster', 'pki');
@@ -77,12 +78,21 @@ export function loadConfig(argv = process.argv.slice(2), env = process.env): Con
     values['tls-cert-file'] ?? env.HOURGLASS_TLS_CERT_FILE ?? (existsSync(localCert) ? localCert : undefined);
   const keyFile = values['tls-key-file'] ?? env.HOURGLASS_TLS_KEY_FILE ?? certFile?.replace(/\.crt$/, '.key');
   const caFile =
-    values['tls-ca-file'] ?? env.HOURGLASS_TLS_CA_FILE ?? (certFile === localCert ? path.join(localPki, 'ca.crt') : undefined);
+    values['tls-ca-file'] ??
+    env.HOURGLASS_TLS_CA_FILE ??
+    (certFile === localCert ? path.join(localPki, 'ca.crt') : undefined);
   return {
     namespace,
-    issuer: values.issuer ?? env.HOURGLASS_ISSUER ?? (inCluster ? `https://hourglass.${namespace}.svc` : undefined),
-    listenAddress: values['listen-address'] ?? env.HOURGLASS_LISTEN_ADDRESS ?? (inCluster ? '0.0.0.0' : '127.0.0.1'),
-    httpsPort: integer(values['https-port'] ?? env.HOURGLASS_HTTPS_PORT, inCluster ? 8443 : 0, '--https-port', 0),
+    issuer:
+      values.issuer ?? env.HOURGLASS_ISSUER ?? (inCluster ? `https://hourglass.${namespace}.svc` : undefined),
+    listenAddress:
+      values['listen-address'] ?? env.HOURGLASS_LISTEN_ADDRESS ?? (inCluster ? '0.0.0.0' : '127.0.0.1'),
+    httpsPort: integer(
+      values['https-port'] ?? env.HOURGLASS_HTTPS_PORT,
+      inCluster ? 8443 : 0,
+      '--https-port',
+      0,
+    ),
     httpPort: integer(values['http-port'] ?? env.HOURGLASS_HTTP_PORT, inCluster ? 8080 : 0, '--http-port', 0),
     tls: certFile && keyFile ? { certFile, keyFile, caFile } : undefined,
     signingKeySecretName: 'hourglass-signing-keys',

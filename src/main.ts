@@ -33,7 +33,9 @@ const instance = `${os.hostname()}-${process.pid}`;
 const now = () => new Date();
 
 if (!config.tls) {
-  log.error('No serving certificate: pass --tls-cert-file and --tls-key-file (hack/cluster.sh up makes one for local runs)');
+  log.error(
+    'No serving certificate: pass --tls-cert-file and --tls-key-file (hack/cluster.sh up makes one for local runs)',
+  );
   process.exit(2);
 }
 try {
@@ -41,7 +43,10 @@ try {
 } catch (error) {
   if (!isAlreadyExists(error)) log.debug('Did not create the controller namespace', { error: String(error) });
 }
-const keys = await loadOrCreateKeySet(keySecretStore(clients.core, config.namespace, config.signingKeySecretName), now());
+const keys = await loadOrCreateKeySet(
+  keySecretStore(clients.core, config.namespace, config.signingKeySecretName),
+  now(),
+);
 const discovery = new ApiDiscovery(kc, log);
 await discovery.refresh();
 discovery.start();
@@ -78,7 +83,13 @@ const https = await listen(
       issuer: () => issuer,
       keys: () => keys,
       introspect: (token) =>
-        introspect(token, { issuer, keys: () => keys, requestByGrantId: controller.requestByGrantId, revoked, now }),
+        introspect(token, {
+          issuer,
+          keys: () => keys,
+          requestByGrantId: controller.requestByGrantId,
+          revoked,
+          now,
+        }),
       authenticate: tokenAuthenticator(kc.makeApiClient(AuthenticationV1Api)),
       now,
     }),
@@ -91,10 +102,13 @@ const https = await listen(
   },
 );
 issuer ||= https.url;
-const http = await listen(route(opsRoutes({ registry: metrics.registry, ready: () => synced }), onHttpError), {
-  host: config.listenAddress,
-  port: config.httpPort,
-});
+const http = await listen(
+  route(opsRoutes({ registry: metrics.registry, ready: () => synced }), onHttpError),
+  {
+    host: config.listenAddress,
+    port: config.httpPort,
+  },
+);
 log.info(`Listening on ${https.url}`, { serves: ['openid-configuration', 'jwks', 'introspect'], issuer });
 log.info(`Listening on ${http.url}`, { serves: ['metrics', 'healthz', 'readyz'] });
 

@@ -53,7 +53,8 @@ export function issuerRoutes(deps: IssuerEndpointsDeps): Record<string, { GET?: 
         const token = type.startsWith('application/json')
           ? (JSON.parse(body) as { token?: string }).token
           : new URLSearchParams(body).get('token');
-        if (!token) return sendJson(res, 400, { error: 'invalid_request', error_description: 'token is required' });
+        if (!token)
+          return sendJson(res, 400, { error: 'invalid_request', error_description: 'token is required' });
         sendJson(res, 200, await deps.introspect(token), { 'Cache-Control': 'no-store' });
       },
     },

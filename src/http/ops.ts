@@ -2,7 +2,10 @@ import type { Registry } from 'prom-client';
 import { sendJson, type Handler } from './router.ts';
 
 /** /metrics for Prometheus, /healthz (the process serves) and /readyz (caches synced). */
-export function opsRoutes(deps: { registry: Registry; ready: () => boolean }): Record<string, { GET: Handler }> {
+export function opsRoutes(deps: {
+  registry: Registry;
+  ready: () => boolean;
+}): Record<string, { GET: Handler }> {
   return {
     '/metrics': {
       GET: async (_req, res) => {

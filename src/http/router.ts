@@ -3,7 +3,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 export type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
 
 /** Exact-path routing by method; 404 for unknown paths, 405 for a known path with another method. */
-export function route(routes: Record<string, Partial<Record<'GET' | 'POST', Handler>>>, onError: (error: unknown) => void): Handler {
+export function route(
+  routes: Record<string, Partial<Record<'GET' | 'POST', Handler>>>,
+  onError: (error: unknown) => void,
+): Handler {
   return async (req, res) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const methods = routes[path];
@@ -23,9 +26,18 @@ export function route(routes: Record<string, Partial<Record<'GET' | 'POST', Hand
   };
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
+  res.writeHead(status, {
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(text),
+    ...headers,
+  });
   res.end(text);
 }
 

@@ -13,7 +13,9 @@ export function listen(
   handler: Handler,
   { host, port, tls }: { host: string; port: number; tls?: { cert: string | Buffer; key: string | Buffer } },
 ): Promise<Listening> {
-  const server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, handler) : createHttpServer(handler);
+  const server = tls
+    ? createHttpsServer({ cert: tls.cert, key: tls.key }, handler)
+    : createHttpServer(handler);
   server.keepAliveTimeout = 65_000;
   return new Promise((resolve, reject) => {
     server.once('error', reject);

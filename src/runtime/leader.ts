@@ -24,7 +24,9 @@ const microTime = (date: Date) => date.toISOString().replace(/Z$/, '000Z') as un
  * is free or expired, renew every retry period, step down when renewals fail past the deadline.
  */
 export class LeaderElector {
-  readonly #o: Required<Omit<LeaderElectionOptions, 'log' | 'onStartedLeading' | 'onStoppedLeading' | 'coordination'>> &
+  readonly #o: Required<
+    Omit<LeaderElectionOptions, 'log' | 'onStartedLeading' | 'onStoppedLeading' | 'coordination'>
+  > &
     LeaderElectionOptions;
   #leading = false;
   #stopped = false;
@@ -54,7 +56,11 @@ export class LeaderElector {
       if (lease?.spec?.holderIdentity === this.#o.identity) {
         lease.spec.holderIdentity = undefined;
         lease.spec.leaseDurationSeconds = 1;
-        await this.#o.coordination.replaceNamespacedLease({ namespace: this.#o.namespace, name: this.#o.name, body: lease });
+        await this.#o.coordination.replaceNamespacedLease({
+          namespace: this.#o.namespace,
+          name: this.#o.name,
+          body: lease,
+        });
       }
     } catch (error) {
       this.#o.log.warn('Failed to release the lease', { error: String(error) });
@@ -69,7 +75,10 @@ export class LeaderElector {
         this.#lastRenew = Date.now();
         if (!this.#leading) {
           this.#leading = true;
-          this.#o.log.info('Became leader', { lease: `${this.#o.namespace}/${this.#o.name}`, identity: this.#o.identity });
+          this.#o.log.info('Became leader', {
+            lease: `${this.#o.namespace}/${this.#o.name}`,
+            identity: this.#o.identity,
+          });
           this.#o.onStartedLeading();
         }
       } else if (this.#leading) {
@@ -111,7 +120,13 @@ export class LeaderElector {
           namespace,
           body: {
             metadata: { name, namespace },
-            spec: { holderIdentity: identity, leaseDurationSeconds: durationSeconds, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0 },
+            spec: {
+              holderIdentity: identity,
+              leaseDurationSeconds: durationSeconds,
+              acquireTime: microTime(now),
+              renewTime: microTime(now),
+              leaseTransitions: 0,
+            },
           },
         });
         return true;
@@ -131,7 +146,9 @@ export class LeaderElector {
       holderIdentity: identity,
       leaseDurationSeconds: durationSeconds,
       renewTime: microTime(now),
-      ...(takingOver ? { acquireTime: microTime(now), leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
+      ...(takingOver
+        ? { acquireTime: microTime(now), leaseTransitions: (spec.leaseTransitions ?? 0) + 1 }
+        : {}),
     };
     try {
       await coordination.replaceNamespacedLease({ namespace, name, body: lease });

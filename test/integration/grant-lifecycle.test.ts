@@ -203,7 +203,9 @@ describe('the grant lifecycle', function () {
     });
     expect(decodeJwt(secretValue(objects.secret?.data, 'token')!)).to.include({ jti: second.id });
     expect(objects.role?.metadata?.labels?.[labels.grantId]).to.equal(second.id);
-    expect(await canI(namespace(), renewed.status!.subject!.serviceAccountName!, 'get', 'secrets', 'orders-db')).to.equal(true);
+    expect(
+      await canI(namespace(), renewed.status!.subject!.serviceAccountName!, 'get', 'secrets', 'orders-db'),
+    ).to.equal(true);
     const revoked = controller()
       .audit('grant.revoked')
       .filter((l) => (l.request as { name: string }).name === 'grant-renew');
@@ -277,17 +279,26 @@ describe('the grant lifecycle', function () {
       conditions: [
         {
           name: 'has-ticket',
-          expression: "request.spec.purpose.matches('^[A-Z]+-[0-9]+') && subject.pod.metadata.name.startsWith('ticket')",
+          expression:
+            "request.spec.purpose.matches('^[A-Z]+-[0-9]+') && subject.pod.metadata.name.startsWith('ticket')",
           message: 'purpose must start with a ticket id',
         },
       ],
     });
     await createPod(namespace(), 'ticket-pod', 'ticketed');
-    await createRequest(namespace(), 'with-ticket', { subject: { podName: 'ticket-pod' }, purpose: 'OPS-42 read orders' });
-    await createRequest(namespace(), 'without-ticket', { subject: { podName: 'ticket-pod' }, purpose: 'just curious' });
+    await createRequest(namespace(), 'with-ticket', {
+      subject: { podName: 'ticket-pod' },
+      purpose: 'OPS-42 read orders',
+    });
+    await createRequest(namespace(), 'without-ticket', {
+      subject: { podName: 'ticket-pod' },
+      purpose: 'just curious',
+    });
     await waitForPhase(namespace(), 'with-ticket', 'Granted');
     const denied = await waitForPhase(namespace(), 'without-ticket', 'Denied');
-    expect(denied.status?.decision).to.contain('condition "has-ticket" failed: purpose must start with a ticket id');
+    expect(denied.status?.decision).to.contain(
+      'condition "has-ticket" failed: purpose must start with a ticket id',
+    );
   });
 
   it('fails with NameConflict and writes nothing when a grant object name is taken', async () => {

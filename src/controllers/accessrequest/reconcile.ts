@@ -163,7 +163,9 @@ export class AccessRequestReconciler {
       celContext: {
         ...(podName ? { pod: caches.pods.get(namespace, podName) } : {}),
         ...(jobName ? { job: caches.jobs.get(namespace, jobName) } : {}),
-        ...(workload ? { serviceAccount: caches.serviceAccounts.get(namespace, workload.serviceAccountName) } : {}),
+        ...(workload
+          ? { serviceAccount: caches.serviceAccounts.get(namespace, workload.serviceAccountName) }
+          : {}),
         ...(namespaceObject ? { namespace: namespaceObject } : {}),
         now: this.#d.now(),
       },
