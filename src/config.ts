@@ -21,6 +21,8 @@ export interface Config {
   /** Every cached object is reconciled again this often. */
   resyncMs: number;
   logLevel: string;
+  /** Reconcile only while holding the Lease hourglass-controller in the controller namespace. */
+  leaderElection: boolean;
 }
 
 const HELP = `Usage: hourglass-controller [options]
@@ -36,6 +38,8 @@ const HELP = `Usage: hourglass-controller [options]
   --concurrency N         requests reconciled at once (env HOURGLASS_CONCURRENCY; default 16)
   --resync-seconds N      full resync period (default 300)
   --log-level LEVEL       error|warn|info|debug (env LOG_LEVEL; default info)
+  --leader-election       reconcile only while holding the Lease hourglass-controller (env
+                          HOURGLASS_LEADER_ELECTION=true|false; default true in-cluster, false locally)
 The cluster is $KUBECONFIG, else .cluster/kubeconfig when it exists, else the in-cluster service account.`;
 
 export function loadConfig(argv = process.argv.slice(2), env = process.env): Config {
@@ -53,6 +57,7 @@ export function loadConfig(argv = process.argv.slice(2), env = process.env): Con
       concurrency: { type: 'string' },
       'resync-seconds': { type: 'string' },
       'log-level': { type: 'string' },
+      'leader-election': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -99,5 +104,8 @@ export function loadConfig(argv = process.argv.slice(2), env = process.env): Con
     concurrency: integer(values.concurrency ?? env.HOURGLASS_CONCURRENCY, 16, '--concurrency'),
     resyncMs: integer(values['resync-seconds'], 300, '--resync-seconds') * 1000,
     logLevel: values['log-level'] ?? env.LOG_LEVEL ?? 'info',
+    leaderElection:
+      values['leader-election'] ??
+      (env.HOURGLASS_LEADER_ELECTION ? env.HOURGLASS_LEADER_ELECTION === 'true' : inCluster),
   };
 }

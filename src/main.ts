@@ -2,7 +2,7 @@
 // and the HTTP surface.
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { AuthenticationV1Api } from '@kubernetes/client-node';
+import { AuthenticationV1Api, CoordinationV1Api } from '@kubernetes/client-node';
 import { Auditor } from './audit/audit.ts';
 import { loadConfig } from './config.ts';
 import { AccessRequestController } from './controllers/accessrequest/controller.ts';
@@ -23,6 +23,7 @@ import { createMetrics } from './metrics.ts';
 import { signGrantToken } from './tokens/grant-token.ts';
 import { introspect } from './tokens/introspection.ts';
 import { loadOrCreateKeySet } from './tokens/keys.ts';
+import { LeaderElector } from './runtime/leader.ts';
 import { RevokedGrants } from './tokens/revocations.ts';
 
 const config = loadConfig();
@@ -112,6 +113,18 @@ const http = await listen(
 log.info(`Listening on ${https.url}`, { serves: ['openid-configuration', 'jwks', 'introspect'], issuer });
 log.info(`Listening on ${http.url}`, { serves: ['metrics', 'healthz', 'readyz'] });
 
+const elector = config.leaderElection
+  ? new LeaderElector({
+      coordination: kc.makeApiClient(CoordinationV1Api),
+      namespace: config.namespace,
+      name: 'hourglass-controller',
+      identity: instance,
+      log,
+      onStartedLeading: () => controller.startReconciling(),
+      onStoppedLeading: () => controller.stopReconciling(),
+    })
+  : undefined;
+
 let stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {
@@ -119,8 +132,8 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     stopping = true;
     log.info('Stopping controller', { signal });
     discovery.stop();
-    controller
-      .stop()
+    (elector?.stop() ?? Promise.resolve())
+      .then(() => controller.stop())
       .then(() => Promise.all([close(https.server), close(http.server)]))
       .then(() => kc.close())
       .then(() => process.exit(0))
@@ -131,6 +144,13 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   });
 }
 
-await controller.start();
+await controller.startInformers();
 synced = true;
-log.info('Started controller', { namespace: config.namespace, issuer, instance });
+if (elector) elector.start();
+else controller.startReconciling();
+log.info('Started controller', {
+  namespace: config.namespace,
+  issuer,
+  instance,
+  leaderElection: config.leaderElection,
+});

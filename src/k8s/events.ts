@@ -1,4 +1,5 @@
 import type { EventsV1Api } from '@kubernetes/client-node';
+import { statusMessage } from './errors.ts';
 import type { Logger } from '../log.ts';
 
 export interface ObjectRef {
@@ -33,7 +34,7 @@ export class EventRecorder {
       .createNamespacedEvent({
         namespace: regarding.namespace,
         body: {
-          metadata: { generateName: `${regarding.name}.`, namespace: regarding.namespace },
+          metadata: { generateName: `${regarding.name}-`, namespace: regarding.namespace },
           // MicroTime: the API server wants six fractional digits.
           eventTime: now.toISOString().replace(/Z$/, '000Z') as unknown as Date,
           reportingController: 'hourglass.dev/controller',
@@ -49,7 +50,7 @@ export class EventRecorder {
         this.#log.warn('Failed to publish event', {
           reason,
           object: `${regarding.namespace}/${regarding.name}`,
-          error: String(error),
+          error: statusMessage(error),
         }),
       );
   }

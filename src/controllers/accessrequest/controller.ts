@@ -10,6 +10,7 @@ import {
   type AnyAccessPolicy,
 } from '../../api/types.ts';
 import type { Clients } from '../../k8s/resources.ts';
+import { statusMessage } from '../../k8s/errors.ts';
 import type { Logger } from '../../log.ts';
 import { SupervisedInformer } from '../../runtime/informer.ts';
 import { WorkQueue } from '../../runtime/workqueue.ts';
@@ -23,7 +24,9 @@ const keyOf = (namespace: string, name: string) => `${namespace}/${name}`;
  */
 export class AccessRequestController {
   readonly caches: Caches;
-  readonly queue: WorkQueue;
+  /** Collects keys on every replica; processes them only while this replica reconciles. */
+  queue: WorkQueue;
+  #reconciling = false;
   readonly #informers: SupervisedInformer<KubernetesObject>[] = [];
   readonly #reconciler: AccessRequestReconciler;
   readonly #log: Logger;
@@ -41,15 +44,7 @@ export class AccessRequestController {
   ) {
     this.#log = deps.log;
     this.#concurrency = options.concurrency;
-    this.queue = new WorkQueue({
-      observer: {
-        processed: (key, run) => {
-          if (run.error) {
-            this.#log.warn('Failed to reconcile AccessRequest', { request: key, error: String(run.error) });
-          }
-        },
-      },
-    });
+    this.queue = this.#newQueue();
     const managed = `${labels.managedBy}=${MANAGED_BY}`;
     const inform = <T extends KubernetesObject>(
       path: string,
@@ -139,16 +134,50 @@ export class AccessRequestController {
     this.#reconciler = new AccessRequestReconciler({ ...deps, caches: this.caches });
   }
 
-  /** Starts the informers, waits until every cache is synced, then reconciles. */
-  async start(): Promise<void> {
+  #newQueue(): WorkQueue {
+    return new WorkQueue({
+      observer: {
+        processed: (key, run) => {
+          if (run.error) {
+            this.#log.warn('Failed to reconcile AccessRequest', {
+              request: key,
+              error: statusMessage(run.error),
+            });
+          }
+        },
+      },
+    });
+  }
+
+  /** Starts the informers and resolves once every cache is synced. */
+  async startInformers(): Promise<void> {
     for (const informer of this.#informers) informer.start();
     await Promise.all(this.#informers.map((informer) => informer.synced()));
     this.#log.info('Synced caches', { informers: this.#informers.length });
+  }
+
+  /** Reconciles every request, and each change from now on (the leader, or the only replica). */
+  startReconciling(): void {
+    if (this.#reconciling) return;
+    this.#reconciling = true;
+    this.#enqueueLive();
+    for (const request of this.caches.requests.list()) {
+      this.queue.add(keyOf(request.metadata.namespace, request.metadata.name));
+    }
     this.queue.run((key) => this.#reconciler.reconcile(key), this.#concurrency);
   }
 
+  /** Stops taking keys at once and resolves when the reconciles under way have finished. */
+  async stopReconciling(): Promise<void> {
+    if (!this.#reconciling) return;
+    this.#reconciling = false;
+    const running = this.queue;
+    this.queue = this.#newQueue();
+    await running.shutdown();
+  }
+
   async stop(): Promise<void> {
-    await this.queue.shutdown();
+    await this.stopReconciling();
     await Promise.all(this.#informers.map((informer) => informer.stop()));
   }
 
