@@ -72,6 +72,13 @@ export class ControllerProcess {
       .join('\n');
   }
 
+  /** The URL the controller logged it listens on, for a scheme ("https" or "http"). */
+  url(scheme: 'https' | 'http'): string {
+    const line = this.lines.find((l) => l.message.startsWith(`Listening on ${scheme}://`));
+    if (!line) throw new Error(`the controller logged no ${scheme} address`);
+    return line.message.slice('Listening on '.length);
+  }
+
   audit(event?: string): LogLine[] {
     return this.lines.filter((l) => l.audit === true && (!event || l.event === event));
   }
