@@ -47,13 +47,13 @@ export interface InformerOptions<T extends KubernetesObject> {
    * enqueue it.
    */
   onChange: (obj: T) => void;
-  /** Period of the resync that hands every cached object to onChange; 0 turns it off. */
+  /** Period of the resync that hands every cached object to onChange; 0 turns it off. Default 5 minutes. */
   resyncMs?: number;
   /**
    * How long the ListWatch may go without a sign of life (an object event, a (re)connect, a list
-   * starting or ending) before it is replaced. client-node reconnects a watch that has been
-   * silent for 30 s, after at most 30 s of backoff, so a healthy one signals at least once a
-   * minute.
+   * starting or ending) before it is replaced; it must exceed the longest list. client-node asks
+   * for no bookmarks but ends a watch that has been silent for 30 s and reconnects (after at most
+   * 30 s of backoff), so a healthy ListWatch signals at least once a minute. Default 3 minutes.
    */
   watchdogMs?: number;
   backoff?: Partial<InformerBackoff>;
