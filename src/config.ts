@@ -23,6 +23,8 @@ export interface Config {
   logLevel: string;
   /** Reconcile only while holding the Lease hourglass-controller in the controller namespace. */
   leaderElection: boolean;
+  /** Register the admission webhook by URL (a controller running outside the cluster). */
+  registerWebhooks: boolean;
 }
 
 const HELP = `Usage: hourglass-controller [options]
@@ -38,6 +40,8 @@ const HELP = `Usage: hourglass-controller [options]
   --concurrency N         requests reconciled at once (env HOURGLASS_CONCURRENCY; default 16)
   --resync-seconds N      full resync period (default 300)
   --log-level LEVEL       error|warn|info|debug (env LOG_LEVEL; default info)
+  --register-webhooks     register the admission webhook by URL (env HOURGLASS_REGISTER_WEBHOOKS=true|false;
+                          default: true outside a cluster; in-cluster the Helm chart registers it)
   --leader-election       reconcile only while holding the Lease hourglass-controller (env
                           HOURGLASS_LEADER_ELECTION=true|false; default true in-cluster, false locally)
 The cluster is $KUBECONFIG, else .cluster/kubeconfig when it exists, else the in-cluster service account.`;
@@ -58,6 +62,7 @@ export function loadConfig(argv = process.argv.slice(2), env = process.env): Con
       'resync-seconds': { type: 'string' },
       'log-level': { type: 'string' },
       'leader-election': { type: 'boolean' },
+      'register-webhooks': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -104,6 +109,9 @@ export function loadConfig(argv = process.argv.slice(2), env = process.env): Con
     concurrency: integer(values.concurrency ?? env.HOURGLASS_CONCURRENCY, 16, '--concurrency'),
     resyncMs: integer(values['resync-seconds'], 300, '--resync-seconds') * 1000,
     logLevel: values['log-level'] ?? env.LOG_LEVEL ?? 'info',
+    registerWebhooks:
+      values['register-webhooks'] ??
+      (env.HOURGLASS_REGISTER_WEBHOOKS ? env.HOURGLASS_REGISTER_WEBHOOKS === 'true' : !inCluster),
     leaderElection:
       values['leader-election'] ??
       (env.HOURGLASS_LEADER_ELECTION ? env.HOURGLASS_LEADER_ELECTION === 'true' : inCluster),

@@ -2,10 +2,11 @@
 // and the HTTP surface.
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { AuthenticationV1Api, CoordinationV1Api } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, AuthenticationV1Api, CoordinationV1Api } from '@kubernetes/client-node';
 import { Auditor } from './audit/audit.ts';
 import { loadConfig } from './config.ts';
 import { AccessRequestController } from './controllers/accessrequest/controller.ts';
+import { admissionRoutes } from './http/admission.ts';
 import { issuerRoutes } from './http/issuer.ts';
 import { opsRoutes } from './http/ops.ts';
 import { route } from './http/router.ts';
@@ -18,6 +19,7 @@ import { keySecretStore } from './k8s/key-secret.ts';
 import { loadKubeConfig } from './k8s/kubeconfig.ts';
 import { makeClients } from './k8s/resources.ts';
 import { tokenAuthenticator } from './k8s/token-review.ts';
+import { LocalWebhookRegistration } from './k8s/webhook-registration.ts';
 import { createLogger } from './log.ts';
 import { createMetrics } from './metrics.ts';
 import { signGrantToken } from './tokens/grant-token.ts';
@@ -77,23 +79,50 @@ const controller = new AccessRequestController(
   { concurrency: config.concurrency, resyncMs: config.resyncMs },
 );
 
+const self = await kc.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({ body: {} });
+const controllerUsername = self.status?.userInfo?.username ?? '';
 const onHttpError = (error: unknown) => log.error('Failed to serve a request', { error: String(error) });
 const https = await listen(
   route(
-    issuerRoutes({
-      issuer: () => issuer,
-      keys: () => keys,
-      introspect: (token) =>
-        introspect(token, {
-          issuer,
-          keys: () => keys,
-          requestByGrantId: controller.requestByGrantId,
-          revoked,
-          now,
-        }),
-      authenticate: tokenAuthenticator(kc.makeApiClient(AuthenticationV1Api)),
-      now,
-    }),
+    {
+      ...admissionRoutes({
+        controllerUsername: () => controllerUsername,
+        recordedPolicy: (request) => {
+          const ref = request.status?.policy;
+          if (!ref?.name) return undefined;
+          return ref.kind === 'ClusterAccessPolicy'
+            ? controller.caches.clusterPolicies.get('', ref.name)
+            : controller.caches.policies.get(ref.namespace ?? request.metadata.namespace, ref.name);
+        },
+        subjectUid: (request) => {
+          const { podName, jobName } = request.spec.subject;
+          const { namespace } = request.metadata;
+          const subject = podName
+            ? controller.caches.pods.get(namespace, podName)
+            : controller.caches.jobs.get(namespace, jobName ?? '');
+          return subject?.metadata?.uid;
+        },
+        explain: (request) => controller.explain(request),
+        allowedTo: async (spec) =>
+          (await clients.authorization.createSubjectAccessReview({ body: { spec } })).status?.allowed ===
+          true,
+        now,
+      }),
+      ...issuerRoutes({
+        issuer: () => issuer,
+        keys: () => keys,
+        introspect: (token) =>
+          introspect(token, {
+            issuer,
+            keys: () => keys,
+            requestByGrantId: controller.requestByGrantId,
+            revoked,
+            now,
+          }),
+        authenticate: tokenAuthenticator(kc.makeApiClient(AuthenticationV1Api)),
+        now,
+      }),
+    },
     onHttpError,
   ),
   {
@@ -112,6 +141,15 @@ const http = await listen(
 );
 log.info(`Listening on ${https.url}`, { serves: ['openid-configuration', 'jwks', 'introspect'], issuer });
 log.info(`Listening on ${http.url}`, { serves: ['metrics', 'healthz', 'readyz'] });
+const registration =
+  config.registerWebhooks && config.tls.caFile
+    ? new LocalWebhookRegistration(
+        kc.makeApiClient(AdmissionregistrationV1Api),
+        https.url,
+        readFileSync(config.tls.caFile, 'utf8'),
+        log,
+      )
+    : undefined;
 
 const elector = config.leaderElection
   ? new LeaderElector({
@@ -133,6 +171,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     log.info('Stopping controller', { signal });
     discovery.stop();
     (elector?.stop() ?? Promise.resolve())
+      .then(() => registration?.remove())
       .then(() => controller.stop())
       .then(() => Promise.all([close(https.server), close(http.server)]))
       .then(() => kc.close())
@@ -146,6 +185,11 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 
 await controller.startInformers();
 synced = true;
+if (registration) {
+  await registration.ensure();
+  registration.start();
+  log.info('Registered the admission webhook', { url: https.url, controllerUsername });
+}
 if (elector) elector.start();
 else controller.startReconciling();
 log.info('Started controller', {

@@ -73,6 +73,8 @@ export const MANAGED_BY = 'hourglass';
 export const annotations = {
   renew: 'hourglass.dev/renew',
   revoke: 'hourglass.dev/revoke',
+  /** The subject Pod's or Job's UID when the request was admitted, set by the admission webhook. */
+  subjectUid: 'hourglass.dev/subject-uid',
 } as const;
 
 export const FINALIZER = 'hourglass.dev/grant-cleanup';

@@ -3,6 +3,7 @@ import { describeAccess } from './access.ts';
 import { evaluateConditions, policyConditions, type CelVariables } from './cel.ts';
 import type { DecisionInput } from './decision.ts';
 import { parseDuration } from './duration.ts';
+import { requesterRefusal } from './requesters.ts';
 import { firstUncoveredAccess, type UncoveredAccess } from './rules.ts';
 import { matchesLabelSelector } from './selector.ts';
 import { coversActions, matchesTarget } from './target.ts';
@@ -33,6 +34,8 @@ const subjectLabelsMatch: PolicyCheck = ({ input, policy }) => {
     ? undefined
     : "the subject's labels do not match subjects.podSelector";
 };
+
+const requesterAllowed: PolicyCheck = ({ input, policy }) => requesterRefusal(input, policy.spec.requesters);
 
 const permissionsCovered: PolicyCheck = ({ input, policy }) => {
   const allowed = policy.spec.allow.permissions ?? [];
@@ -111,6 +114,7 @@ export const POLICY_CHECKS: readonly PolicyCheck[] = [
   policyDurationsValid,
   serviceAccountIsSubject,
   subjectLabelsMatch,
+  requesterAllowed,
   permissionsCovered,
   tokenCovered,
   ttlWithinLimits,

@@ -27,6 +27,25 @@ export interface DecisionInput {
    * it, their conditions cannot be evaluated and they deny.
    */
   celContext?: CelContext;
+  /**
+   * The UID of the subject Pod or Job, as pinned at admission. A policy's requesters.self matches only
+   * a token bound to this pod (or to a pod this Job owns); without it, self matches nothing.
+   */
+  subjectUid?: string;
+  /**
+   * The pod the requester's token is bound to (spec.requester's pod-name extra, see boundPod), as
+   * the pod cache has it, and the UID of the Job that controls it, if any. Needed for
+   * requesters.self of a Job subject only; when absent, or another pod than the token names, self
+   * matches nothing.
+   */
+  requesterPod?: { name: string; uid: string; ownerJobUid?: string };
+  /**
+   * Whether a request without spec.requester is refused by every policy's requesters: true unless
+   * set. False lets such a request through the requesters check, for requests created while no
+   * admission webhook records who asked (which also means anyone could have written
+   * spec.requester). A request with spec.requester is checked either way.
+   */
+  requireRequester?: boolean;
 }
 
 /** The objects CEL conditions see as `subject` and `requester`, as JSON, and the time they see as `now`. */

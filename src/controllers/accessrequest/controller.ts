@@ -181,6 +181,16 @@ export class AccessRequestController {
     await Promise.all(this.#informers.map((informer) => informer.stop()));
   }
 
+  /** What the policies would decide for this request now, in words (for dry-run warnings). */
+  explain(request: AccessRequest): string[] {
+    const { decision } = this.#reconciler.observe(request);
+    return [
+      decision.allowed
+        ? `hourglass would allow this request: ${decision.message}`
+        : `hourglass would deny this request: ${decision.message}`,
+    ];
+  }
+
   /** The request whose current grant has this id, if any (superseded and unknown ids find none). */
   readonly requestByGrantId = (grantId: string): AccessRequest | undefined => {
     const key = this.#byGrantId.get(grantId);

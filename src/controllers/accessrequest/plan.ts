@@ -90,7 +90,9 @@ function subjectProblem(observed: Observed): { reason: string; message: string }
       message: `The subject ${ref} does not exist in namespace "${request.metadata.namespace}".`,
     };
   const pinned = request.status?.subject;
-  const pinnedUid = workload.kind === 'Pod' ? pinned?.podUID : pinned?.jobUID;
+  const pinnedUid =
+    (workload.kind === 'Pod' ? pinned?.podUID : pinned?.jobUID) ??
+    request.metadata.annotations?.[annotations.subjectUid];
   if (pinnedUid && pinnedUid !== workload.uid)
     return { reason: 'SubjectNotFound', message: `The subject ${ref} was replaced (its UID changed).` };
   if (workload.finished)

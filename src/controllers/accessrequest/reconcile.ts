@@ -9,6 +9,7 @@ import type {
   V1ServiceAccount,
 } from '@kubernetes/client-node';
 import {
+  annotations,
   FINALIZER,
   grantObjectNames,
   labels,
@@ -24,6 +25,7 @@ import type { AccessRequestClient } from '../../k8s/resources.ts';
 import type { Logger } from '../../log.ts';
 import type { Metrics } from '../../metrics.ts';
 import { decide, type Decision } from '../../policy/decide.ts';
+import { boundPod } from '../../policy/requesters.ts';
 import type { GrantTokenClaims } from '../../tokens/grant-token.ts';
 import { setCondition } from './conditions.ts';
 import {
@@ -160,6 +162,8 @@ export class AccessRequestReconciler {
       isNamespaced: this.#d.isNamespaced,
       controllerNamespace: this.#d.controllerNamespace,
       signingKeySecretName: this.#d.signingKeySecretName,
+      subjectUid: workload?.uid ?? request.metadata.annotations?.[annotations.subjectUid],
+      requesterPod: this.#requesterPod(request),
       celContext: {
         ...(podName ? { pod: caches.pods.get(namespace, podName) } : {}),
         ...(jobName ? { job: caches.jobs.get(namespace, jobName) } : {}),
@@ -170,6 +174,15 @@ export class AccessRequestReconciler {
         now: this.#d.now(),
       },
     });
+  }
+
+  /** The pod a pod-bound requester token names, as the pod cache has it (with its Job, if any). */
+  #requesterPod(request: AccessRequest) {
+    const bound = boundPod(request.spec.requester);
+    const pod = bound && this.#d.caches.pods.get(request.metadata.namespace, bound.name);
+    if (!pod?.metadata?.uid) return undefined;
+    const job = pod.metadata.ownerReferences?.find((o) => o.kind === 'Job' && o.apiVersion === 'batch/v1');
+    return { name: pod.metadata.name ?? '', uid: pod.metadata.uid, ...(job ? { ownerJobUid: job.uid } : {}) };
   }
 
   #activeGrants(request: AccessRequest, serviceAccountName: string): number {

@@ -426,7 +426,12 @@ describe('CEL conditions', () => {
         "reads the request's own requester when the context gives none",
         {
           request: accessRequest({ requester: { username: 'bob', groups: ['sre'] } }),
-          policies: withConditions({ name: 'sre', expression: "'sre' in requester.groups" }),
+          policies: [
+            accessPolicy('batch-readers', {
+              requesters: { users: ['bob'] },
+              conditions: [{ name: 'sre', expression: "'sre' in requester.groups" }],
+            }),
+          ],
           celContext: { now: NOW },
         },
         { allowed: true },

@@ -7,6 +7,8 @@ import {
   clusterAccessPolicy,
   CONTROLLER_NAMESPACE,
   decisionInput,
+  serviceAccountToken,
+  SUBJECT_POD_UID,
 } from './fixtures.ts';
 
 const token = { audience: ['orders-api'], actions: ['orders:read'], target: 'postgres://orders-db/orders' };
@@ -164,6 +166,9 @@ describe('decide', () => {
     [
       'lets "*" in subjects.serviceAccounts admit any service account',
       {
+        ...requesting({
+          requester: serviceAccountToken('batch', 'other', { name: 'etl-7xk2p', uid: SUBJECT_POD_UID }),
+        }),
         policies: [accessPolicy('batch-readers', { subjects: { serviceAccounts: ['*'] } })],
         subject: { serviceAccountName: 'other', labels: {} },
       },

@@ -1,0 +1,117 @@
+import type {
+  AdmissionregistrationV1Api,
+  V1MutatingWebhookConfiguration,
+  V1ValidatingWebhookConfiguration,
+} from '@kubernetes/client-node';
+import { GROUP, VERSION, labels, MANAGED_BY } from '../api/types.ts';
+import type { Logger } from '../log.ts';
+import { isNotFound } from './errors.ts';
+
+/** What the local controller registers; in-cluster, the Helm chart registers the same by Service. */
+export const LOCAL_WEBHOOK_NAME = 'hourglass-local';
+
+function webhooks(baseUrl: string, caBundle: string) {
+  const common = {
+    admissionReviewVersions: ['v1'],
+    sideEffects: 'None',
+    failurePolicy: 'Fail',
+    timeoutSeconds: 5,
+  };
+  const rule = (resources: string[], operations: string[]) => ({
+    apiGroups: [GROUP],
+    apiVersions: [VERSION],
+    resources,
+    operations,
+    scope: '*',
+  });
+  const mutating: V1MutatingWebhookConfiguration = {
+    metadata: { name: LOCAL_WEBHOOK_NAME, labels: { [labels.managedBy]: MANAGED_BY } },
+    webhooks: [
+      {
+        ...common,
+        name: 'mutate.hourglass.dev',
+        clientConfig: { url: `${baseUrl}/mutate`, caBundle },
+        rules: [rule(['accessrequests'], ['CREATE']), rule(['accessrequests/status'], ['UPDATE'])],
+        reinvocationPolicy: 'Never',
+      },
+    ],
+  };
+  const validating: V1ValidatingWebhookConfiguration = {
+    metadata: { name: LOCAL_WEBHOOK_NAME, labels: { [labels.managedBy]: MANAGED_BY } },
+    webhooks: [
+      {
+        ...common,
+        name: 'validate.hourglass.dev',
+        clientConfig: { url: `${baseUrl}/validate`, caBundle },
+        rules: [rule(['accesspolicies', 'clusteraccesspolicies'], ['CREATE', 'UPDATE'])],
+      },
+    ],
+  };
+  return { mutating, validating };
+}
+
+/**
+ * Registers the admission webhook of a controller running outside the cluster, by URL, and keeps
+ * it registered: several local controllers take turns, and a killed one's registration is
+ * overwritten by the next live one within a period.
+ */
+export class LocalWebhookRegistration {
+  readonly #api: AdmissionregistrationV1Api;
+  readonly #desired: ReturnType<typeof webhooks>;
+  readonly #log: Logger;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(api: AdmissionregistrationV1Api, baseUrl: string, caPem: string, log: Logger) {
+    this.#api = api;
+    this.#desired = webhooks(baseUrl, Buffer.from(caPem).toString('base64'));
+    this.#log = log;
+  }
+
+  async ensure(): Promise<void> {
+    const { mutating, validating } = this.#desired;
+    const url = (config: { webhooks?: { clientConfig: { url?: string } }[] } | undefined) =>
+      config?.webhooks?.[0]?.clientConfig.url;
+    const currentMutating = await this.#api
+      .readMutatingWebhookConfiguration({ name: LOCAL_WEBHOOK_NAME })
+      .catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
+    if (!currentMutating) await this.#api.createMutatingWebhookConfiguration({ body: mutating });
+    else if (url(currentMutating) !== url(mutating)) {
+      await this.#api.replaceMutatingWebhookConfiguration({
+        name: LOCAL_WEBHOOK_NAME,
+        body: {
+          ...mutating,
+          metadata: { ...mutating.metadata, resourceVersion: currentMutating.metadata?.resourceVersion },
+        },
+      });
+    }
+    const currentValidating = await this.#api
+      .readValidatingWebhookConfiguration({ name: LOCAL_WEBHOOK_NAME })
+      .catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
+    if (!currentValidating) await this.#api.createValidatingWebhookConfiguration({ body: validating });
+    else if (url(currentValidating) !== url(validating)) {
+      await this.#api.replaceValidatingWebhookConfiguration({
+        name: LOCAL_WEBHOOK_NAME,
+        body: {
+          ...validating,
+          metadata: { ...validating.metadata, resourceVersion: currentValidating.metadata?.resourceVersion },
+        },
+      });
+    }
+  }
+
+  start(periodMs = 10_000): void {
+    this.#timer = setInterval(() => {
+      this.ensure().catch((error: unknown) =>
+        this.#log.warn('Failed to register the webhook', { error: String(error) }),
+      );
+    }, periodMs);
+    this.#timer.unref();
+  }
+
+  /** Removes the registration, so that no write waits for a webhook nobody serves. */
+  async remove(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#api.deleteMutatingWebhookConfiguration({ name: LOCAL_WEBHOOK_NAME }).catch(() => undefined);
+    await this.#api.deleteValidatingWebhookConfiguration({ name: LOCAL_WEBHOOK_NAME }).catch(() => undefined);
+  }
+}
