@@ -29,7 +29,8 @@ until grep -q '"Started controller"' .cluster/demo-controller.log; do
 done
 
 say "A namespace with the service account etl, the Secret orders-db, and a pod of etl"
-kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+kubectl delete namespace "$ns" --ignore-not-found --wait=true >/dev/null
+kubectl create namespace "$ns" >/dev/null
 kubectl -n "$ns" create serviceaccount etl --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 kubectl -n "$ns" create secret generic orders-db --from-literal=password=s3cret --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 kubectl -n "$ns" run etl-7xk2p --image=busybox --overrides='{"spec":{"serviceAccountName":"etl","nodeName":"kwok-node-0"}}' >/dev/null
@@ -40,13 +41,29 @@ say "The policy (examples/access-policy.yaml)"
 sed "s/namespace: batch/namespace: $ns/" examples/access-policy.yaml | kubectl apply -f - >/dev/null
 kubectl -n "$ns" get accesspolicy
 
-say "The AccessRequest, with a 20 s ttl (examples/access-request.yaml)"
-sed "s/namespace: batch/namespace: $ns/; s/ttl: 15m/ttl: 20s/" examples/access-request.yaml | kubectl apply -f - >/dev/null
+say "The pod asks for access itself, with a service-account token bound to it (requesters.self)"
+kubectl -n "$ns" create role request-access --verb=create,get,patch --resource=accessrequests.hourglass.dev \
+  --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+kubectl -n "$ns" create rolebinding etl-request-access --role=request-access --serviceaccount="$ns:etl" \
+  --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+token=$(kubectl -n "$ns" create token etl --bound-object-kind=Pod --bound-object-name=etl-7xk2p)
+server=$(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}')
+as_pod() { "$root/.cluster/bin/kubectl" --kubeconfig=/dev/null --server="$server" \
+  --certificate-authority="$root/.cluster/pki/ca.crt" --token="$token" "$@"; }
+sed "s/namespace: batch/namespace: $ns/; s/ttl: 15m/ttl: 20s/" examples/access-request.yaml | as_pod apply -f - >/dev/null
 kubectl -n "$ns" wait --for=jsonpath='{.status.phase}'=Granted ar/etl-read-orders --timeout=60s >/dev/null
 kubectl -n "$ns" get ar -o wide
-say "Granted: can etl read orders-db? $(can_i)   (list all secrets? $(kubectl -n "$ns" auth can-i list secrets --as="system:serviceaccount:$ns:etl" 2>/dev/null || true))"
+say "Granted to $(kubectl -n "$ns" get ar etl-read-orders -o jsonpath='{.spec.requester.username} (pod {.spec.requester.extra.authentication\.kubernetes\.io/pod-name[0]})')"
+say "Can etl read orders-db? $(can_i)   (list all secrets? $(kubectl -n "$ns" auth can-i list secrets --as="system:serviceaccount:$ns:etl" 2>/dev/null || true))"
 say "The grant's objects"
 kubectl -n "$ns" get secret,role,rolebinding -l app.kubernetes.io/managed-by=hourglass
+first=$(kubectl -n "$ns" get ar etl-read-orders -o jsonpath='{.status.grant.id}')
+
+say "The pod asks for a renewal: a fresh grant, the old one revoked"
+as_pod -n "$ns" annotate ar etl-read-orders hourglass.dev/renew="$(date +%s)" --overwrite >/dev/null
+until [ "$(kubectl -n "$ns" get ar etl-read-orders -o jsonpath='{.status.grant.id}')" != "$first" ]; do sleep 0.3; done
+echo "  grant $first -> $(kubectl -n "$ns" get ar etl-read-orders -o jsonpath='{.status.grant.id} (renewals: {.status.renewals}, expires {.status.grant.expiresAt})')"
+say "Can etl read orders-db? $(can_i)"
 
 say "Waiting for expiry"
 while [ "$(kubectl -n "$ns" get ar etl-read-orders -o jsonpath='{.status.phase}')" = Granted ]; do printf '.'; sleep 1; done
@@ -55,6 +72,6 @@ kubectl -n "$ns" get ar -o wide
 say "Expired: can etl read orders-db? $(can_i)"
 kubectl -n "$ns" get secret,role,rolebinding -l app.kubernetes.io/managed-by=hourglass 2>&1 | sed 's/^/  /'
 say "Events"
-kubectl -n "$ns" get events --field-selector involvedObject.kind=AccessRequest -o custom-columns=REASON:.reason,MESSAGE:.note,MSG:.message
+kubectl -n "$ns" get events.events.k8s.io --field-selector regarding.kind=AccessRequest -o custom-columns=REASON:.reason,NOTE:.note
 say "Audit log (grant events)"
-grep '"audit":true' .cluster/demo-controller.log | grep -E '"event":"grant\.' | cut -c1-220
+grep '"audit":true' .cluster/demo-controller.log | grep "\"namespace\":\"$ns\"" | grep -E '"event":"grant\.' | jq -c '{ts, event, reason, grantId, expiresAt}'

@@ -361,6 +361,11 @@ export class AccessRequestReconciler {
     if (!workload) throw new Error('unreachable: plan() issues only with a subject');
     // A Secret left by an issuance that a crash interrupted is continued, never issued twice.
     const leftover = this.#grantObjects(request).secret;
+    if (leftover?.grantId) {
+      // Either a crash interrupted this issuance, or the cache has not seen its status yet.
+      const fresh = await this.#d.requests.get(request.metadata.namespace, request.metadata.name);
+      if (fresh.status?.grant?.id === leftover.grantId) return { requeueAfterMs: 1000 };
+    }
     const lifetimeEnds = new Date(now.getTime() + decision.maxLifetimeSeconds * 1000);
     const grantId = leftover?.grantId ?? randomUUID();
     const expiresAt = leftover?.expiresAt
