@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseDuration } from './policy/duration.ts';
 
 const IN_CLUSTER_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
@@ -16,6 +17,10 @@ export interface Config {
   httpPort: number;
   tls: { certFile: string; keyFile: string; caFile: string | undefined } | undefined;
   signingKeySecretName: string;
+  /** How long each signing key signs before the next one takes over. */
+  keyRotationPeriodMs: number;
+  /** How long a new signing key is published in the JWKS before it signs. */
+  keyPublishLeadMs: number;
   /** Requests reconciled at once. */
   concurrency: number;
   /** Every cached object is reconciled again this often. */
@@ -23,6 +28,8 @@ export interface Config {
   logLevel: string;
   /** Reconcile only while holding the Lease hourglass-controller in the controller namespace. */
   leaderElection: boolean;
+  /** Final AccessRequests are deleted this long after they ended. */
+  retainForMs: number;
   /** Register the admission webhook by URL (a controller running outside the cluster). */
   registerWebhooks: boolean;
 }
@@ -37,9 +44,15 @@ const HELP = `Usage: hourglass-controller [options]
   --tls-cert-file F       serving certificate (env HOURGLASS_TLS_CERT_FILE; locally .cluster/pki/hourglass.crt)
   --tls-key-file F        its key (env HOURGLASS_TLS_KEY_FILE)
   --tls-ca-file F         CA that signed it, for webhook caBundles (env HOURGLASS_TLS_CA_FILE)
+  --key-rotation-period D how long each signing key signs (env HOURGLASS_KEY_ROTATION_PERIOD; Go duration,
+                          default 24h); an old key stays in the JWKS until its last token has expired
+  --key-publish-lead D    how long a new key is in the JWKS before it signs (env HOURGLASS_KEY_PUBLISH_LEAD;
+                          default 1m; shorter than the rotation period)
   --concurrency N         requests reconciled at once (env HOURGLASS_CONCURRENCY; default 16)
   --resync-seconds N      full resync period (default 300)
   --log-level LEVEL       error|warn|info|debug (env LOG_LEVEL; default info)
+  --retain-for DURATION   delete final AccessRequests this long after they ended (env HOURGLASS_RETAIN_FOR;
+                          default 168h; the audit log is the lasting record)
   --register-webhooks     register the admission webhook by URL (env HOURGLASS_REGISTER_WEBHOOKS=true|false;
                           default: true outside a cluster; in-cluster the Helm chart registers it)
   --leader-election       reconcile only while holding the Lease hourglass-controller (env
@@ -58,11 +71,14 @@ export function loadConfig(argv = process.argv.slice(2), env = process.env): Con
       'tls-cert-file': { type: 'string' },
       'tls-key-file': { type: 'string' },
       'tls-ca-file': { type: 'string' },
+      'key-rotation-period': { type: 'string' },
+      'key-publish-lead': { type: 'string' },
       concurrency: { type: 'string' },
       'resync-seconds': { type: 'string' },
       'log-level': { type: 'string' },
       'leader-election': { type: 'boolean' },
       'register-webhooks': { type: 'boolean' },
+      'retain-for': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -83,6 +99,22 @@ export function loadConfig(argv = process.argv.slice(2), env = process.env): Con
     return n;
   };
   const localPki = path.join(process.cwd(), '.cluster', 'pki');
+  const positiveMs = (value: string, name: string) => {
+    const ms = parseDuration(value) * 1000;
+    if (!(ms > 0)) throw new Error(`${name} must be a positive duration, got "${value}"`);
+    return ms;
+  };
+  const keyRotationPeriodMs = positiveMs(
+    values['key-rotation-period'] ?? env.HOURGLASS_KEY_ROTATION_PERIOD ?? '24h',
+    '--key-rotation-period',
+  );
+  const keyPublishLeadMs = positiveMs(
+    values['key-publish-lead'] ?? env.HOURGLASS_KEY_PUBLISH_LEAD ?? '1m',
+    '--key-publish-lead',
+  );
+  if (keyPublishLeadMs >= keyRotationPeriodMs) {
+    throw new Error('--key-publish-lead must be shorter than --key-rotation-period');
+  }
   const localCert = path.join(localPki, 'hourglass.crt');
   const certFile =
     values['tls-cert-file'] ?? env.HOURGLASS_TLS_CERT_FILE ?? (existsSync(localCert) ? localCert : undefined);
@@ -106,9 +138,12 @@ export function loadConfig(argv = process.argv.slice(2), env = process.env): Con
     httpPort: integer(values['http-port'] ?? env.HOURGLASS_HTTP_PORT, inCluster ? 8080 : 0, '--http-port', 0),
     tls: certFile && keyFile ? { certFile, keyFile, caFile } : undefined,
     signingKeySecretName: 'hourglass-signing-keys',
+    keyRotationPeriodMs,
+    keyPublishLeadMs,
     concurrency: integer(values.concurrency ?? env.HOURGLASS_CONCURRENCY, 16, '--concurrency'),
     resyncMs: integer(values['resync-seconds'], 300, '--resync-seconds') * 1000,
     logLevel: values['log-level'] ?? env.LOG_LEVEL ?? 'info',
+    retainForMs: parseDuration(values['retain-for'] ?? env.HOURGLASS_RETAIN_FOR ?? '168h') * 1000,
     registerWebhooks:
       values['register-webhooks'] ??
       (env.HOURGLASS_REGISTER_WEBHOOKS ? env.HOURGLASS_REGISTER_WEBHOOKS === 'true' : !inCluster),

@@ -24,7 +24,7 @@ import { createLogger } from './log.ts';
 import { createMetrics } from './metrics.ts';
 import { signGrantToken } from './tokens/grant-token.ts';
 import { introspect } from './tokens/introspection.ts';
-import { loadOrCreateKeySet } from './tokens/keys.ts';
+import { KeyManager } from './tokens/key-manager.ts';
 import { LeaderElector } from './runtime/leader.ts';
 import { RevokedGrants } from './tokens/revocations.ts';
 
@@ -46,10 +46,13 @@ try {
 } catch (error) {
   if (!isAlreadyExists(error)) log.debug('Did not create the controller namespace', { error: String(error) });
 }
-const keys = await loadOrCreateKeySet(
-  keySecretStore(clients.core, config.namespace, config.signingKeySecretName),
-  now(),
-);
+const keyManager = new KeyManager({
+  store: keySecretStore(clients.core, config.namespace, config.signingKeySecretName),
+  periodMs: config.keyRotationPeriodMs,
+  publishLeadMs: config.keyPublishLeadMs,
+  log,
+});
+await keyManager.init();
 const discovery = new ApiDiscovery(kc, log);
 await discovery.refresh();
 discovery.start();
@@ -66,7 +69,7 @@ const controller = new AccessRequestController(
   {
     requests: clients.accessRequests,
     grantObjects: new GrantObjectStore(clients.core, clients.rbac),
-    signToken: (claims) => signGrantToken(keys.current(now()), { ...claims, issuer }),
+    signToken: (claims) => signGrantToken(keyManager.current().current(now()), { ...claims, issuer }),
     recordRevoked: (grantId, expiresAt) => revoked.add(grantId, expiresAt, now()),
     isNamespaced: discovery.isNamespaced,
     controllerNamespace: config.namespace,
@@ -75,6 +78,7 @@ const controller = new AccessRequestController(
     metrics,
     log,
     now,
+    retainForMs: config.retainForMs,
   },
   { concurrency: config.concurrency, resyncMs: config.resyncMs },
 );
@@ -110,11 +114,11 @@ const https = await listen(
       }),
       ...issuerRoutes({
         issuer: () => issuer,
-        keys: () => keys,
+        keys: () => keyManager.current(),
         introspect: (token) =>
           introspect(token, {
             issuer,
-            keys: () => keys,
+            keys: () => keyManager.current(),
             requestByGrantId: controller.requestByGrantId,
             revoked,
             now,
@@ -170,6 +174,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     stopping = true;
     log.info('Stopping controller', { signal });
     discovery.stop();
+    void keyManager.stop();
     (elector?.stop() ?? Promise.resolve())
       .then(() => registration?.remove())
       .then(() => controller.stop())
@@ -184,6 +189,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 }
 
 await controller.startInformers();
+keyManager.start();
 synced = true;
 if (registration) {
   await registration.ensure();

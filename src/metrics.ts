@@ -44,6 +44,40 @@ export function createMetrics(countActiveGrants: () => number = () => 0) {
       buckets: latencyBuckets,
       registers: [registry],
     }),
+    reconciles: new Counter({
+      name: 'hourglass_reconcile_total',
+      help: 'AccessRequest reconciles, by result.',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    reconcileDuration: new Histogram({
+      name: 'hourglass_reconcile_duration_seconds',
+      help: 'How long one AccessRequest reconcile took.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    queueDepth: new Gauge({
+      name: 'hourglass_workqueue_depth',
+      help: 'Keys waiting to be reconciled.',
+      registers: [registry],
+    }),
+    queueWait: new Histogram({
+      name: 'hourglass_workqueue_wait_seconds',
+      help: 'How long a key waited in the queue before its reconcile started.',
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers: [registry],
+    }),
+    queueRetries: new Counter({
+      name: 'hourglass_workqueue_retries_total',
+      help: 'Keys requeued with backoff after a failed reconcile.',
+      registers: [registry],
+    }),
+    informerRestarts: new Counter({
+      name: 'hourglass_informer_restarts_total',
+      help: 'Informer restarts, by watched path and reason (error or watchdog).',
+      labelNames: ['path', 'reason'],
+      registers: [registry],
+    }),
   };
 }
 

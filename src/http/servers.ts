@@ -27,9 +27,11 @@ export function listen(
   });
 }
 
-export function close(server: Server): Promise<void> {
+/** Stops accepting, lets requests under way finish for up to graceMs, then drops every connection. */
+export function close(server: Server, graceMs = 2_000): Promise<void> {
   return new Promise((resolve) => {
     server.close(() => resolve());
     server.closeIdleConnections();
+    setTimeout(() => server.closeAllConnections(), graceMs).unref();
   });
 }

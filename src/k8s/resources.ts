@@ -70,6 +70,18 @@ export class AccessRequestClient {
     )) as AccessRequest;
   }
 
+  /** Deletes the request if it is still the one with this UID. */
+  async delete(request: AccessRequest): Promise<void> {
+    await this.#custom.deleteNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: plural.AccessRequest,
+      namespace: request.metadata.namespace,
+      name: request.metadata.name,
+      body: { preconditions: { uid: request.metadata.uid } },
+    });
+  }
+
   /** Replaces the finalizers; fails with 409 Conflict when the object changed since resourceVersion. */
   async setFinalizers(request: AccessRequest, finalizers: string[]): Promise<AccessRequest> {
     return (await this.#custom.patchNamespacedCustomObject(

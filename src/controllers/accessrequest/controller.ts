@@ -30,6 +30,7 @@ export class AccessRequestController {
   readonly #informers: SupervisedInformer<KubernetesObject>[] = [];
   readonly #reconciler: AccessRequestReconciler;
   readonly #log: Logger;
+  readonly #deps: Omit<ReconcilerDeps, 'caches'>;
   readonly #concurrency: number;
   /** "namespace/Pod/name" or "namespace/Job/name" → keys of the requests naming that subject. */
   readonly #bySubject = new Map<string, Set<string>>();
@@ -43,6 +44,7 @@ export class AccessRequestController {
     options: { concurrency: number; resyncMs: number },
   ) {
     this.#log = deps.log;
+    this.#deps = deps;
     this.#concurrency = options.concurrency;
     this.queue = this.#newQueue();
     const managed = `${labels.managedBy}=${MANAGED_BY}`;
@@ -59,13 +61,15 @@ export class AccessRequestController {
         ...(labelSelector ? { labelSelector } : {}),
         onChange,
         resyncMs: options.resyncMs,
-        onRestart: (restart) =>
+        onRestart: (restart) => {
+          this.#deps.metrics.informerRestarts.inc({ path, reason: restart.reason });
           this.#log.warn('Restarted informer', {
             path,
             reason: restart.reason,
             delayMs: restart.delayMs,
             error: String(restart.error ?? ''),
-          }),
+          });
+        },
       });
       this.#informers.push(informer as unknown as SupervisedInformer<KubernetesObject>);
       return informer;
@@ -135,9 +139,15 @@ export class AccessRequestController {
   }
 
   #newQueue(): WorkQueue {
+    const { metrics } = this.#deps;
     return new WorkQueue({
       observer: {
+        depth: (depth) => metrics.queueDepth.set(depth),
+        retried: () => metrics.queueRetries.inc(),
         processed: (key, run) => {
+          metrics.reconciles.inc({ result: run.error ? 'error' : 'success' });
+          metrics.reconcileDuration.observe(run.durationMs / 1000);
+          metrics.queueWait.observe(run.waitMs / 1000);
           if (run.error) {
             this.#log.warn('Failed to reconcile AccessRequest', {
               request: key,

@@ -31,6 +31,8 @@ export interface Observed {
   decision: Decision;
   /** How the policy recorded in status has fared since: it decides PolicyChanged vs ContextChanged. */
   recordedPolicy: 'unchanged' | 'changed' | 'gone';
+  /** How long a final request is kept for audit before it is deleted; undefined keeps it. */
+  retainForMs?: number;
 }
 
 export interface Revocation {
@@ -43,6 +45,7 @@ export type Plan =
   | { action: 'addFinalizer' }
   | { action: 'finalize'; revocation?: Revocation }
   | { action: 'cleanup' }
+  | { action: 'delete' }
   | { action: 'conclude'; phase: 'Denied' | 'Failed'; reason: string; message: string }
   | { action: 'awaitApproval'; decision: Allowed; requeueAfterMs: number }
   | { action: 'issue'; decision: Allowed }
@@ -72,11 +75,26 @@ export function plan(observed: Observed): Plan {
     };
   }
   if (phase && TERMINAL_PHASES.has(phase)) {
-    return hasGrantObjects(grantObjects) ? { action: 'cleanup' } : { action: 'wait' };
+    if (hasGrantObjects(grantObjects)) return { action: 'cleanup' };
+    if (observed.retainForMs === undefined) return { action: 'wait' };
+    const keepUntil = finalSince(request) + observed.retainForMs;
+    const remaining = keepUntil - observed.now.getTime();
+    return remaining <= 0 ? { action: 'delete' } : { action: 'wait', requeueAfterMs: remaining };
   }
   if (!request.metadata.finalizers?.includes(FINALIZER)) return { action: 'addFinalizer' };
   if (phase === 'Granted') return planGranted(observed);
   return planUndecided(observed);
+}
+
+/** When the request reached its final phase, as best status tells. */
+function finalSince(request: AccessRequest): number {
+  const status = request.status ?? {};
+  const revokedAt = Date.parse(status.revocation?.at ?? '');
+  if (!Number.isNaN(revokedAt)) return revokedAt;
+  const times = (status.conditions ?? [])
+    .map((c) => Date.parse(c.lastTransitionTime))
+    .filter((t) => !Number.isNaN(t));
+  return times.length ? Math.max(...times) : Date.parse(String(request.metadata.creationTimestamp ?? 0));
 }
 
 function subjectProblem(observed: Observed): { reason: string; message: string } | undefined {

@@ -74,6 +74,8 @@ export interface ReconcilerDeps {
   metrics: Metrics;
   log: Logger;
   now: () => Date;
+  /** Final requests are deleted this long after they ended; undefined keeps them. */
+  retainForMs?: number;
 }
 
 export interface ReconcileResult {
@@ -130,6 +132,7 @@ export class AccessRequestReconciler {
       grantObjects: this.#grantObjects(request),
       decision,
       recordedPolicy: this.#recordedPolicyState(request),
+      ...(this.#d.retainForMs === undefined ? {} : { retainForMs: this.#d.retainForMs }),
     };
   }
 
@@ -251,6 +254,14 @@ export class AccessRequestReconciler {
         return {};
       case 'cleanup':
         await this.#deleteGrantObjects(request);
+        return {};
+      case 'delete':
+        // Retention: the audit log is the lasting record; the finalizer clears on the next pass.
+        await this.#d.requests.delete(request);
+        this.#d.log.info('Deleted final AccessRequest after its retention', {
+          request: `${request.metadata.namespace}/${request.metadata.name}`,
+          phase: request.status?.phase,
+        });
         return {};
       case 'conclude':
         await this.#conclude(request, next.phase, next.reason, next.message);

@@ -114,6 +114,26 @@ describe('plan', () => {
         expected: staysFinal,
       },
       {
+        name: 'deletes a final request once its retention has passed since it ended',
+        given: observe(
+          terminalRequest('Expired', {
+            status: { revocation: { reason: 'Expired', at: iso(-2 * HOUR), message: 'x' } },
+          }),
+          { grantObjects: {}, retainForMs: HOUR },
+        ),
+        expected: { action: 'delete' },
+      },
+      {
+        name: 'keeps a final request until its retention has passed, requeueing at that moment',
+        given: observe(
+          terminalRequest('Expired', {
+            status: { revocation: { reason: 'Expired', at: iso(-10 * MINUTE), message: 'x' } },
+          }),
+          { grantObjects: {}, retainForMs: HOUR },
+        ),
+        expected: { action: 'wait', requeueAfterMs: 50 * MINUTE },
+      },
+      {
         name: 'keeps a terminal request final even without its finalizer',
         given: observe(terminalRequest('Revoked', { finalizers: [] }), { grantObjects: {} }),
         expected: staysFinal,
