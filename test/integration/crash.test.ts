@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { labels } from '../../src/api/types.ts';
 import { ensureCrds, eventually, useNamespace } from '../support/cluster.ts';
-import { ControllerProcess } from '../support/controller.ts';
+import { ControllerProcess, issuedGrantIds } from '../support/controller.ts';
 import {
   api,
   createPod,
@@ -79,12 +79,9 @@ describe('crash safety', function () {
     // One grant per request: every issuance either controller logged carries the id in status
     // (an issuance interrupted by the kill is logged again, with the same id, when it is completed).
     for (const request of requests) {
-      const ids = new Set(
-        [...first.audit('grant.issued'), ...second.audit('grant.issued')]
-          .filter((l) => (l.request as { uid: string }).uid === request.metadata.uid)
-          .map((l) => l.grantId),
-      );
-      expect([...ids], request.metadata.name).to.deep.equal([request.status?.grant?.id]);
+      expect(issuedGrantIds([first, second], request.metadata.uid), request.metadata.name).to.deep.equal([
+        request.status?.grant?.id,
+      ]);
     }
 
     // Timers are re-derived from status: every grant still expires, leaving nothing behind.

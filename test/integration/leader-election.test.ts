@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { ensureCrds, eventually, useNamespace } from '../support/cluster.ts';
-import { ControllerProcess } from '../support/controller.ts';
+import { ControllerProcess, issuedGrantIds } from '../support/controller.ts';
 import {
   createPod,
   createPolicy,
@@ -73,12 +73,9 @@ describe('high availability', function () {
       { timeout: 120_000, interval: 1000, what: 'every grant to be issued and to expire' },
     );
     for (const request of requests) {
-      const ids = new Set(
-        [...leader.audit('grant.issued'), ...follower.audit('grant.issued')]
-          .filter((l) => (l.request as { uid: string }).uid === request.metadata.uid)
-          .map((l) => l.grantId),
-      );
-      expect([...ids], request.metadata.name).to.deep.equal([request.status?.grant?.id]);
+      expect(issuedGrantIds([leader, follower], request.metadata.uid), request.metadata.name).to.deep.equal([
+        request.status?.grant?.id,
+      ]);
       const lateMs =
         Date.parse(request.status!.revocation!.at!) - Date.parse(request.status!.grant!.expiresAt!);
       expect(lateMs, `${request.metadata.name} revoked late`).to.be.at.most(LEASE_DURATION_MS + 1000);

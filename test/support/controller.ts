@@ -119,3 +119,12 @@ export function useController(name: string): () => ControllerProcess {
     return controller;
   };
 }
+
+/** The distinct grant ids that these controllers audited as issued for one request. */
+export function issuedGrantIds(controllers: ControllerProcess[], requestUid: string): unknown[] {
+  const ids = controllers
+    .flatMap((c) => c.audit('grant.issued'))
+    .filter((l) => (l.request as { uid: string }).uid === requestUid)
+    .map((l) => l.grantId);
+  return [...new Set(ids)];
+}
