@@ -94,13 +94,8 @@ async function mutate(review: AdmissionRequest, deps: AdmissionDeps): Promise<Ve
     );
   }
   const { username, uid, groups, extra } = review.userInfo;
-  const patch: object[] = [
-    {
-      op: 'add',
-      path: '/spec/requester',
-      value: { username, uid, groups: groups ?? [], extra: extra ?? {} },
-    },
-  ];
+  const requester = { username, uid, groups: groups ?? [], extra: extra ?? {} };
+  const patch: object[] = [{ op: 'add', path: '/spec/requester', value: requester }];
   const finalizers = request.metadata?.finalizers;
   if (!finalizers) patch.push({ op: 'add', path: '/metadata/finalizers', value: [FINALIZER] });
   else if (!finalizers.includes(FINALIZER))
@@ -114,7 +109,20 @@ async function mutate(review: AdmissionRequest, deps: AdmissionDeps): Promise<Ve
       value: subjectUid,
     });
   }
-  return allow({ patch, ...(review.dryRun ? { warnings: deps.explain(request) } : {}) });
+  if (!review.dryRun) return allow({ patch });
+  // Explained as it would be stored: a requesters rule can only match the requester stamped here.
+  const admitted: AccessRequest = {
+    ...request,
+    metadata: {
+      ...request.metadata,
+      annotations: {
+        ...request.metadata?.annotations,
+        ...(subjectUid ? { [annotations.subjectUid]: subjectUid } : {}),
+      },
+    },
+    spec: { ...request.spec, requester },
+  };
+  return allow({ patch, warnings: deps.explain(admitted) });
 }
 
 /**

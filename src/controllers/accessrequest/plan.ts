@@ -86,6 +86,16 @@ export function plan(observed: Observed): Plan {
   return planUndecided(observed);
 }
 
+/**
+ * The end of a request's lifetime: what was fixed at first issue, or earlier when the policy's
+ * maxLifetime has been shortened since (policy is evaluated again at each renewal).
+ */
+export function lifetimeEndOf(status: NonNullable<AccessRequest['status']>, decision: Allowed): number {
+  const recorded = Date.parse(status.lifetimeEndsAt ?? '');
+  const byPolicy = Date.parse(status.firstIssuedAt ?? '') + decision.maxLifetimeSeconds * 1000;
+  return Math.min(Number.isNaN(recorded) ? Infinity : recorded, Number.isNaN(byPolicy) ? Infinity : byPolicy);
+}
+
 /** When the request reached its final phase, as best status tells. */
 function finalSince(request: AccessRequest): number {
   const status = request.status ?? {};
@@ -213,7 +223,7 @@ function planGranted(observed: Observed): Plan {
         message: `Renewal refused: the policy allows at most ${decision.maxRenewals} renewals.`,
       };
     }
-    const lifetimeEnds = Date.parse(status.lifetimeEndsAt ?? '');
+    const lifetimeEnds = lifetimeEndOf(status, decision);
     if (!(lifetimeEnds > now.getTime() + 1000)) {
       return {
         action: 'rejectRenewal',

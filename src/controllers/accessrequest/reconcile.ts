@@ -37,7 +37,7 @@ import {
   secretValue,
   type Issuance,
 } from './grant-objects.ts';
-import { plan, type GrantObjects, type Observed, type Plan, type Revocation } from './plan.ts';
+import { lifetimeEndOf, plan, type GrantObjects, type Observed, type Plan, type Revocation } from './plan.ts';
 import { workloadOfJob, workloadOfPod, type Workload } from './subject.ts';
 
 type Allowed = Extract<Decision, { allowed: true }>;
@@ -239,6 +239,25 @@ export class AccessRequestReconciler {
   }
 
   async #apply(request: AccessRequest, next: Plan): Promise<ReconcileResult> {
+    if (!request.status?.phase && ['conclude', 'awaitApproval', 'issue'].includes(next.action)) {
+      this.#d.auditor.record('request.received', request, {
+        reason: 'Received',
+        message: `Received request for ${request.spec.subject.podName ? `pod ${request.spec.subject.podName}` : `Job ${request.spec.subject.jobName}`}`,
+        ...(request.spec.requester?.username ? { actor: request.spec.requester.username } : {}),
+      });
+    }
+    const approval = request.status?.approval;
+    if (
+      approval?.by &&
+      request.status?.phase === 'AwaitingApproval' &&
+      ['conclude', 'issue'].includes(next.action)
+    ) {
+      this.#d.auditor.record('approval', request, {
+        reason: approval.decision ?? 'Approved',
+        message: `${approval.decision} by ${approval.by} under ${approval.policy ?? 'the policy'}`,
+        approver: approval.by,
+      });
+    }
     switch (next.action) {
       case 'wait':
         return next.requeueAfterMs === undefined ? {} : { requeueAfterMs: next.requeueAfterMs };
@@ -527,7 +546,7 @@ export class AccessRequestReconciler {
     if (!workload || !status.grant?.id) throw new Error('unreachable: plan() renews only a live grant');
     const oldId = status.grant.id;
     const oldExpiry = new Date(status.grant.expiresAt ?? now.toISOString());
-    const lifetimeEnds = Date.parse(status.lifetimeEndsAt ?? '');
+    const lifetimeEnds = lifetimeEndOf(status, decision);
     const grantId = randomUUID();
     const expiresAt = new Date(Math.min(now.getTime() + decision.ttlSeconds * 1000, lifetimeEnds));
     const renewals = (status.renewals ?? 0) + 1;
