@@ -42,16 +42,18 @@ sed "s/namespace: batch/namespace: $ns/" examples/access-policy.yaml | kubectl a
 kubectl -n "$ns" get accesspolicy
 
 say "The pod asks for access itself, with a service-account token bound to it (requesters.self)"
-kubectl -n "$ns" create role request-access --verb=create,get,patch --resource=accessrequests.hourglass.dev \
+kubectl -n "$ns" create role request-access --verb=create,get,list,watch,patch --resource=accessrequests.hourglass.dev \
   --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 kubectl -n "$ns" create rolebinding etl-request-access --role=request-access --serviceaccount="$ns:etl" \
   --dry-run=client -o yaml | kubectl apply -f - >/dev/null
-token=$(kubectl -n "$ns" create token etl --bound-object-kind=Pod --bound-object-name=etl-7xk2p)
-server=$(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}')
-as_pod() { "$root/.cluster/bin/kubectl" --kubeconfig=/dev/null --server="$server" \
-  --certificate-authority="$root/.cluster/pki/ca.crt" --token="$token" "$@"; }
-sed "s/namespace: batch/namespace: $ns/; s/ttl: 15m/ttl: 20s/" examples/access-request.yaml | as_pod apply -f - >/dev/null
-kubectl -n "$ns" wait --for=jsonpath='{.status.phase}'=Granted ar/etl-read-orders --timeout=60s >/dev/null
+kubectl -n "$ns" create token etl --bound-object-kind=Pod --bound-object-name=etl-7xk2p >.cluster/demo-pod-token
+# Acting as the pod: kwok pods run no processes, so the in-pod client runs here with the pod's
+# bound token and the downward-API variables a real pod would have.
+in_pod() { POD_NAME=etl-7xk2p POD_NAMESPACE="$ns" HOURGLASS_TOKEN_FILE="$root/.cluster/demo-pod-token" bin/hourglass "$@"; }
+in_pod request etl-read-orders --purpose "OPS-1234 nightly read of the orders table" --ttl 20s \
+  --rule 'get secrets/orders-db' --token-audience orders-api --token-action orders:read \
+  --token-target postgres://orders-db/orders --wait --token-out .cluster/demo-grant-token
+echo "  the grant token is in .cluster/demo-grant-token (mode 0600)"
 kubectl -n "$ns" get ar -o wide
 say "Granted to $(kubectl -n "$ns" get ar etl-read-orders -o jsonpath='{.spec.requester.username} (pod {.spec.requester.extra.authentication\.kubernetes\.io/pod-name[0]})')"
 say "Can etl read orders-db? $(can_i)   (list all secrets? $(kubectl -n "$ns" auth can-i list secrets --as="system:serviceaccount:$ns:etl" 2>/dev/null || true))"
@@ -60,8 +62,7 @@ kubectl -n "$ns" get secret,role,rolebinding -l app.kubernetes.io/managed-by=hou
 first=$(kubectl -n "$ns" get ar etl-read-orders -o jsonpath='{.status.grant.id}')
 
 say "The pod asks for a renewal: a fresh grant, the old one revoked"
-as_pod -n "$ns" annotate ar etl-read-orders hourglass.dev/renew="$(date +%s)" --overwrite >/dev/null
-until [ "$(kubectl -n "$ns" get ar etl-read-orders -o jsonpath='{.status.grant.id}')" != "$first" ]; do sleep 0.3; done
+in_pod renew etl-read-orders --wait --token-out .cluster/demo-grant-token
 echo "  grant $first -> $(kubectl -n "$ns" get ar etl-read-orders -o jsonpath='{.status.grant.id} (renewals: {.status.renewals}, expires {.status.grant.expiresAt})')"
 say "Can etl read orders-db? $(can_i)"
 
@@ -74,4 +75,5 @@ kubectl -n "$ns" get secret,role,rolebinding -l app.kubernetes.io/managed-by=hou
 say "Events"
 kubectl -n "$ns" get events.events.k8s.io --field-selector regarding.kind=AccessRequest -o custom-columns=REASON:.reason,NOTE:.note
 say "Audit log (grant events)"
-grep '"audit":true' .cluster/demo-controller.log | grep "\"namespace\":\"$ns\"" | grep -E '"event":"grant\.' | jq -c '{ts, event, reason, grantId, expiresAt}'
+grep '"audit":true' .cluster/demo-controller.log | grep "\"namespace\":\"$ns\"" | grep -E '"event":"grant\.' |
+  jq -c '{ts, event, reason, grantId, expiresAt}' || echo "  (none in this controller's log: another controller handled the request)"
