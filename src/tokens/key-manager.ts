@@ -4,6 +4,7 @@ import { systemClock, type Clock, type Timer } from '../runtime/clock.ts';
 import {
   generateSigningKey,
   isConflictOrExists,
+  isRetired,
   keySetFromSecretData,
   keySetToSecretData,
   KeySet,
@@ -47,10 +48,10 @@ export class KeyManager {
 
   constructor(options: KeyManagerOptions) {
     this.#o = {
-      maxTokenLifetimeMs: MAX_TOKEN_LIFETIME_MS,
-      reloadMs: 5_000,
-      clock: systemClock,
       ...options,
+      maxTokenLifetimeMs: options.maxTokenLifetimeMs ?? MAX_TOKEN_LIFETIME_MS,
+      reloadMs: options.reloadMs ?? 5_000,
+      clock: options.clock ?? systemClock,
     };
   }
 
@@ -124,6 +125,11 @@ export class KeyManager {
   async stop(): Promise<void> {
     this.#running = false;
     this.#timer?.cancel();
+    await this.settled();
+  }
+
+  /** Resolves once the reload in flight, if any, has finished. */
+  async settled(): Promise<void> {
     await this.#pending;
   }
 
@@ -150,9 +156,22 @@ export class KeyManager {
 
   #adopt(set: KeySet, resourceVersion: string | undefined): void {
     const before = this.#signingKid;
+    const now = this.#now();
+    const previous = this.#set;
+    if (previous && previous !== set) {
+      for (const key of set.keys.filter((candidate) => isRetired(candidate, now))) {
+        const known = previous.keys.find((candidate) => candidate.kid === key.kid);
+        if (!known || !isRetired(known, now)) {
+          this.#o.log.info('Stopped trusting retired signing key', {
+            kid: key.kid,
+            retiredAt: key.retiredAt,
+          });
+        }
+      }
+    }
     this.#set = set;
     this.#resourceVersion = resourceVersion;
-    this.#signingKid = set.signingAt(this.#now())?.kid;
+    this.#signingKid = set.signingAt(now)?.kid;
     if (before === undefined) {
       this.#o.log.info('Loaded signing keys', { signing: this.#signingKid, keys: set.keys.length });
     } else if (this.#signingKid !== before) {

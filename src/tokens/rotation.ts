@@ -110,5 +110,8 @@ export function retire(set: KeySet, kid: string, now: Date): { set: KeySet; chan
   if (!key) throw new Error(`No signing key has kid ${kid}`);
   if (key.retiredAt && key.retiredAt.getTime() <= now.getTime()) return { set, changed: false };
   const retired = { ...key, retiredAt: now };
-  return { set: new KeySet(set.keys.map((candidate) => (candidate === key ? retired : candidate))), changed: true };
+  return {
+    set: new KeySet(set.keys.map((candidate) => (candidate === key ? retired : candidate))),
+    changed: true,
+  };
 }

@@ -57,7 +57,11 @@ class FakeStore implements KeySecretStore {
 
   async read() {
     this.reads++;
-    return this.data && { ...this.data };
+    return this.data && { data: { ...this.data }, resourceVersion: '1' };
+  }
+
+  async update(): Promise<void> {
+    throw new Error('loading or creating never updates');
   }
 
   async create(data: Record<string, string>) {
@@ -124,9 +128,14 @@ describe('signing keys', () => {
         expected: 1,
       },
       {
-        name: 'skips a newer key that is retired',
-        keys: [{ createdAt: -10 }, { createdAt: -5, retiredAt: 0 }],
+        name: 'skips a newer key retired before it ever signed',
+        keys: [{ createdAt: -10 }, { createdAt: -5, notBefore: 5, retiredAt: 0 }],
         expected: 0,
+      },
+      {
+        name: 'does not go back to the older key once the newer one that replaced it is retired',
+        keys: [{ createdAt: -10 }, { createdAt: -5, retiredAt: 0 }],
+        expected: 'none',
       },
       {
         name: 'signs with a key whose retirement is still ahead',
