@@ -82,6 +82,29 @@ export class AccessRequestClient {
     });
   }
 
+  /**
+   * Removes one finalizer by position, guarded by a JSON-patch test of that position, so a stale
+   * resourceVersion does not make it fail (and a concurrent change of the list does).
+   */
+  async removeFinalizer(request: AccessRequest, finalizer: string): Promise<void> {
+    const index = request.metadata.finalizers?.indexOf(finalizer) ?? -1;
+    if (index < 0) return;
+    await this.#custom.patchNamespacedCustomObject(
+      {
+        group: GROUP,
+        version: VERSION,
+        plural: plural.AccessRequest,
+        namespace: request.metadata.namespace,
+        name: request.metadata.name,
+        body: [
+          { op: 'test', path: `/metadata/finalizers/${index}`, value: finalizer },
+          { op: 'remove', path: `/metadata/finalizers/${index}` },
+        ],
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+    );
+  }
+
   /** Replaces the finalizers; fails with 409 Conflict when the object changed since resourceVersion. */
   async setFinalizers(request: AccessRequest, finalizers: string[]): Promise<AccessRequest> {
     return (await this.#custom.patchNamespacedCustomObject(

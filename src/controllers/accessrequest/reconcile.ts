@@ -266,10 +266,7 @@ export class AccessRequestReconciler {
       case 'finalize':
         if (next.revocation) await this.#revoke(request, next.revocation, { writeStatus: false });
         else await this.#deleteGrantObjects(request);
-        await this.#d.requests.setFinalizers(
-          request,
-          (request.metadata.finalizers ?? []).filter((f) => f !== FINALIZER),
-        );
+        await this.#d.requests.removeFinalizer(request, FINALIZER);
         return {};
       case 'cleanup':
         await this.#deleteGrantObjects(request);
