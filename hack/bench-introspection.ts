@@ -30,7 +30,7 @@ const percentile = (sorted: number[], p: number) =>
 const namespace = `bench-introspect-${Date.now().toString(36)}`;
 await ensureCrds();
 await kubectlOk(['create', 'namespace', namespace]);
-const controller = await ControllerProcess.start('bench-introspection', ['--log-level', 'warn']);
+const controller = await ControllerProcess.start('bench-introspection');
 try {
   await createServiceAccount(namespace, 'etl');
   await createServiceAccount(namespace, 'orders-api');
