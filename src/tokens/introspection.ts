@@ -1,6 +1,6 @@
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { AccessRequest } from '../api/types.ts';
-import { GRANT_CLAIM, GRANT_TOKEN_TYPE, type GrantClaim } from './grant-token.ts';
+import { GRANT_CLAIM, GRANT_TOKEN_TYPE, type GrantClaim, type GrantTokenPayload } from './grant-token.ts';
 import { SIGNING_ALG, type KeySet } from './keys.ts';
 import type { RevokedGrants } from './revocations.ts';
 
@@ -14,20 +14,7 @@ export interface IntrospectionDeps {
 }
 
 export type Introspection =
-  | { active: false }
-  | {
-      active: true;
-      scope: string;
-      token_type: 'hourglass-grant';
-      iss: string;
-      sub: string;
-      aud: string;
-      iat: number;
-      nbf: number;
-      exp: number;
-      jti: string;
-      [GRANT_CLAIM]: GrantClaim;
-    };
+  { active: false } | ({ active: true; scope: string; token_type: 'hourglass-grant' } & GrantTokenPayload);
 
 /**
  * RFC 7662 for grant tokens: active only while the signature verifies, the token has not expired,

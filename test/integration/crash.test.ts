@@ -2,14 +2,7 @@ import { expect } from 'chai';
 import { labels } from '../../src/api/types.ts';
 import { ensureCrds, eventually, useNamespace } from '../support/cluster.ts';
 import { ControllerProcess, issuedGrantIds } from '../support/controller.ts';
-import {
-  api,
-  createPod,
-  createPolicy,
-  createRequest,
-  createServiceAccount,
-  getRequest,
-} from '../support/hourglass.ts';
+import { api, createPolicy, createServiceAccount, getRequest, requestBurst } from '../support/hourglass.ts';
 
 describe('crash safety', function () {
   this.timeout(240_000);
@@ -38,11 +31,7 @@ describe('crash safety', function () {
   it('leaves no orphaned grant object and no stuck request after a SIGKILL during a burst', async () => {
     const first = await ControllerProcess.start('crash-first');
     controllers.push(first);
-    const names = Array.from({ length: 60 }, (_, i) => `crash-${i}`);
-    await Promise.all(names.map((name) => createPod(namespace(), name, 'etl')));
-    await Promise.all(
-      names.map((name) => createRequest(namespace(), name, { subject: { podName: name }, ttl: '30s' })),
-    );
+    const names = await requestBurst(namespace(), 'crash', 60, '30s');
     // Kill it in the middle of issuing: some grants done, others half-created.
     await eventually(async () => expect(first.audit('grant.issued').length).to.be.greaterThan(5), {
       interval: 20,

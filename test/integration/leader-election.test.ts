@@ -1,13 +1,7 @@
 import { expect } from 'chai';
 import { ensureCrds, eventually, useNamespace } from '../support/cluster.ts';
 import { ControllerProcess, issuedGrantIds } from '../support/controller.ts';
-import {
-  createPod,
-  createPolicy,
-  createRequest,
-  createServiceAccount,
-  getRequest,
-} from '../support/hourglass.ts';
+import { createPolicy, createServiceAccount, getRequest, requestBurst } from '../support/hourglass.ts';
 
 const LEASE_DURATION_MS = 15_000;
 
@@ -43,11 +37,7 @@ describe('high availability', function () {
       { what: 'one leader' },
     );
 
-    const names = Array.from({ length: 40 }, (_, i) => `ha-${i}`);
-    await Promise.all(names.map((name) => createPod(namespace(), name, 'etl')));
-    await Promise.all(
-      names.map((name) => createRequest(namespace(), name, { subject: { podName: name }, ttl: '20s' })),
-    );
+    const names = await requestBurst(namespace(), 'ha', 40, '20s');
     await eventually(async () => expect(leader.audit('grant.issued').length).to.be.greaterThan(3), {
       interval: 20,
     });

@@ -179,3 +179,16 @@ export async function grantObjectsPresent(namespace: string, requestName: string
   ]);
   return { secret, role, roleBinding, any: Boolean(secret || role || roleBinding) };
 }
+
+/** Creates `count` pods of service account etl and one AccessRequest for each, all at once. */
+export async function requestBurst(
+  namespace: string,
+  prefix: string,
+  count: number,
+  ttl: string,
+): Promise<string[]> {
+  const names = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
+  await Promise.all(names.map((name) => createPod(namespace, name, 'etl')));
+  await Promise.all(names.map((name) => createRequest(namespace, name, { subject: { podName: name }, ttl })));
+  return names;
+}
