@@ -19,5 +19,8 @@ fi
 stop() { if [ "$started" = 1 ]; then hack/cluster.sh down; fi; }
 trap stop EXIT
 export KUBECONFIG=$root/.cluster/kubeconfig
+# The CRDs first: every controller a test starts needs them to sync its caches.
+.cluster/bin/kubectl apply --server-side --force-conflicts -f crds/ >/dev/null
+.cluster/bin/kubectl wait --for=condition=Established --timeout=60s -f crds/ >/dev/null
 
 node test/run.ts 'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts'

@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { kubeconfigPath, repoRoot } from './cluster.ts';
+import { ensureCrds, kubeconfigPath, repoRoot } from './cluster.ts';
 
 export interface LogLine {
   message: string;
@@ -59,7 +59,11 @@ export class ControllerProcess {
     while (!controller.lines.some((l) => l.message === 'Started controller')) {
       if (child.exitCode !== null)
         throw new Error(`controller exited (${child.exitCode}): ${controller.tail()}`);
-      if (Date.now() > deadline) throw new Error(`controller did not start: ${controller.tail()}`);
+      if (Date.now() > deadline) {
+        // Never leave it running: a stray controller reconciles every namespace of later tests.
+        await controller.kill();
+        throw new Error(`controller did not start: ${controller.tail()}`);
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
     return controller;
@@ -103,7 +107,9 @@ export class ControllerProcess {
 export function useController(name: string): () => ControllerProcess {
   let controller: ControllerProcess | undefined;
   before(async function () {
-    this.timeout(60_000);
+    this.timeout(90_000);
+    // The controller's informers need the CRDs: on a fresh cluster, install them first.
+    await ensureCrds();
     controller = await ControllerProcess.start(name);
   });
   afterEach(function () {
