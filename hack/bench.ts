@@ -658,16 +658,9 @@ async function canIFalseLag(record: RequestRecord): Promise<number> {
 // ---------------------------------------------------------------------------------------------
 // The run
 
-// prom-client prefixes its default metric names: the contract name, and what a 'hourglass_process_'
-// prefix on 'process_resident_memory_bytes' gives.
-const RESIDENT_METRICS = [
-  'hourglass_process_resident_memory_bytes',
-  'hourglass_process_process_resident_memory_bytes',
-];
-const HEAP_METRICS = [
-  'hourglass_process_nodejs_heap_size_used_bytes',
-  'hourglass_nodejs_heap_size_used_bytes',
-];
+// prom-client's default metrics, under the controller's 'hourglass_' prefix.
+const RESIDENT_METRICS = ['hourglass_process_resident_memory_bytes'];
+const HEAP_METRICS = ['hourglass_nodejs_heap_size_used_bytes'];
 
 interface Result {
   raw?: RawResult;

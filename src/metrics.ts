@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 /** The Prometheus metrics of hourglass. The names of the grant metrics are API contract. */
 export function createMetrics(countActiveGrants: () => number = () => 0) {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'hourglass_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'hourglass_' });
   const latencyBuckets = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
   return {
     registry,

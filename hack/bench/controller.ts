@@ -3,8 +3,9 @@
 // the bench only: the controller must outlive it long enough to finalize the requests of the
 // namespace the bench deletes on its way out. It keeps only counters of its log, not the lines.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { teeLines } from '../../test/support/controller.ts';
 
 export interface ProcStatus {
   /** Resident set size now, bytes. */
@@ -47,25 +48,9 @@ export class BenchController {
   private constructor(child: ChildProcess, logFile: string) {
     this.#child = child;
     this.logFile = logFile;
-    const sink = createWriteStream(logFile, { flags: 'a' });
-    let buffered = '';
-    const take = (chunk: Buffer) => {
-      sink.write(chunk);
-      buffered += chunk.toString();
-      let newline: number;
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        this.#onLine(buffered.slice(0, newline));
-        buffered = buffered.slice(newline + 1);
-      }
-    };
-    child.stdout?.on('data', take);
-    child.stderr?.on('data', take);
-    this.#exited = new Promise((resolve) =>
-      child.on('exit', (code) => {
-        sink.end();
-        resolve(code);
-      }),
-    );
+    teeLines(child, logFile, (line) => this.#onLine(line));
+    // 'close', not 'exit': only then has every line the process wrote been read.
+    this.#exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
   }
 
   static async start(

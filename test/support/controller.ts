@@ -10,6 +10,24 @@ export interface LogLine {
   [key: string]: unknown;
 }
 
+/** Copies a child's stdout and stderr to a log file and hands each complete line to onLine. */
+export function teeLines(child: ChildProcess, logFile: string, onLine: (line: string) => void): void {
+  const sink = createWriteStream(logFile, { flags: 'a' });
+  let buffered = '';
+  const take = (chunk: Buffer) => {
+    sink.write(chunk);
+    buffered += chunk.toString();
+    let newline: number;
+    while ((newline = buffered.indexOf('\n')) >= 0) {
+      onLine(buffered.slice(0, newline));
+      buffered = buffered.slice(newline + 1);
+    }
+  };
+  child.stdout?.on('data', take);
+  child.stderr?.on('data', take);
+  child.on('close', () => sink.end());
+}
+
 export class ControllerProcess {
   readonly lines: LogLine[] = [];
   readonly logFile: string;
@@ -19,24 +37,13 @@ export class ControllerProcess {
   private constructor(child: ChildProcess, logFile: string) {
     this.#child = child;
     this.logFile = logFile;
-    const sink = createWriteStream(logFile, { flags: 'a' });
-    let buffered = '';
-    const take = (chunk: Buffer) => {
-      sink.write(chunk);
-      buffered += chunk.toString();
-      let newline: number;
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        try {
-          this.lines.push(JSON.parse(line) as LogLine);
-        } catch {
-          this.lines.push({ level: 'raw', message: line });
-        }
+    teeLines(child, logFile, (line) => {
+      try {
+        this.lines.push(JSON.parse(line) as LogLine);
+      } catch {
+        this.lines.push({ level: 'raw', message: line });
       }
-    };
-    child.stdout?.on('data', take);
-    child.stderr?.on('data', take);
+    });
     // 'close', not 'exit': only then has every line the process wrote been read.
     this.#exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
   }

@@ -19,7 +19,7 @@ import {
   type RevocationReason,
 } from '../../api/types.ts';
 import type { Auditor } from '../../audit/audit.ts';
-import { isAlreadyExists, isConflict, isForbidden, statusMessage } from '../../k8s/errors.ts';
+import { isAlreadyExists, isForbidden, statusMessage } from '../../k8s/errors.ts';
 import type { GrantObject, GrantObjectKind, GrantObjectStore } from '../../k8s/grant-store.ts';
 import type { AccessRequestClient } from '../../k8s/resources.ts';
 import type { Logger } from '../../log.ts';
@@ -757,5 +757,3 @@ export class AccessRequestReconciler {
     }
   }
 }
-
-export { isConflict };
