@@ -84,12 +84,13 @@ export class AccessRequestClient {
 
   /**
    * Removes one finalizer by position, guarded by a JSON-patch test of that position, so a stale
-   * resourceVersion does not make it fail (and a concurrent change of the list does).
+   * resourceVersion does not make it fail (and a concurrent change of the list does). Answers the
+   * request as it is after the patch; undefined when it did not hold the finalizer.
    */
-  async removeFinalizer(request: AccessRequest, finalizer: string): Promise<void> {
+  async removeFinalizer(request: AccessRequest, finalizer: string): Promise<AccessRequest | undefined> {
     const index = request.metadata.finalizers?.indexOf(finalizer) ?? -1;
-    if (index < 0) return;
-    await this.#custom.patchNamespacedCustomObject(
+    if (index < 0) return undefined;
+    return (await this.#custom.patchNamespacedCustomObject(
       {
         group: GROUP,
         version: VERSION,
@@ -102,7 +103,7 @@ export class AccessRequestClient {
         ],
       },
       setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
-    );
+    )) as AccessRequest;
   }
 
   /** Replaces the finalizers; fails with 409 Conflict when the object changed since resourceVersion. */

@@ -126,6 +126,8 @@ export class SupervisedInformer<T extends KubernetesObject> {
 
   /** namespace ('' when cluster-scoped) → name → object */
   readonly #cache = new Map<string, Map<string, T>>();
+  /** UIDs of objects this process deleted → when to stop ignoring late events about them. */
+  readonly #deleted = new Map<string, number>();
   #current: Generation<T> | undefined;
   #failures = 0;
   #lastSignOfLife = 0;
@@ -192,6 +194,28 @@ export class SupervisedInformer<T extends KubernetesObject> {
     return [...this.#cache.values()].flatMap((objects) => [...objects.values()]);
   }
 
+  /**
+   * Takes the API server's answer to this process's own write into the cache at once, so the
+   * next reconcile does not act on the state before it. Events older than it are ignored.
+   */
+  recordWrite(obj: T): void {
+    this.#upsert(obj);
+  }
+
+  /** Drops an object this process deleted; events about it that arrive late are ignored. */
+  recordDeletion(obj: T): void {
+    const uid = obj.metadata?.uid;
+    if (uid) {
+      const now = this.#clock.now();
+      for (const [deletedUid, until] of this.#deleted) {
+        if (until > now) break;
+        this.#deleted.delete(deletedUid);
+      }
+      this.#deleted.set(uid, now + DELETION_MEMORY_MS);
+    }
+    this.#remove(obj);
+  }
+
   #launch(): void {
     const generation: Generation<T> = { startedAt: this.#clock.now(), retired: false };
     const live = (): boolean => !generation.retired;
@@ -200,7 +224,7 @@ export class SupervisedInformer<T extends KubernetesObject> {
       const result = await this.#options.list();
       // Throwing ends the stale ListWatch's chain here instead of letting it go on to watch.
       if (!live()) throw new Error('list finished after the ListWatch was retired');
-      this.#applyList(result.items ?? []);
+      this.#applyList(result.items ?? [], result.metadata?.resourceVersion);
       this.#signOfLife();
       return result;
     };
@@ -221,6 +245,7 @@ export class SupervisedInformer<T extends KubernetesObject> {
     listWatch.on('delete', (obj) => {
       if (!live()) return;
       this.#signOfLife();
+      if (obj.metadata?.uid) this.#deleted.delete(obj.metadata.uid);
       this.#remove(obj);
     });
     listWatch.on('connect', () => {
@@ -285,12 +310,17 @@ export class SupervisedInformer<T extends KubernetesObject> {
     }, this.#resyncMs);
   }
 
-  /** Makes the cache equal to a full list, reporting only what changed. */
-  #applyList(items: T[]): void {
+  /**
+   * Makes the cache equal to a full list, reporting only what changed; an object this process
+   * wrote after the list was taken stays.
+   */
+  #applyList(items: T[], listVersion: string | undefined): void {
     const listed = new Set(items.map((obj) => cacheKey(obj)));
     for (const [namespace, objects] of this.#cache) {
       for (const [name, obj] of objects) {
-        if (!listed.has(`${namespace}/${name}`)) this.#remove(obj);
+        if (listed.has(`${namespace}/${name}`)) continue;
+        const writtenSince = (compareVersions(obj.metadata?.resourceVersion, listVersion) ?? 0) > 0;
+        if (!writtenSince) this.#remove(obj);
       }
     }
     for (const obj of items) this.#upsert(obj);
@@ -301,13 +331,18 @@ export class SupervisedInformer<T extends KubernetesObject> {
   }
 
   #upsert(obj: T): void {
+    if (obj.metadata?.uid && this.#deleted.has(obj.metadata.uid)) return;
     const namespace = obj.metadata?.namespace ?? '';
     const name = obj.metadata?.name ?? '';
     let objects = this.#cache.get(namespace);
     if (!objects) this.#cache.set(namespace, (objects = new Map()));
     const cached = objects.get(name);
-    const version = obj.metadata?.resourceVersion;
-    if (cached && version !== undefined && cached.metadata?.resourceVersion === version) return;
+    if (cached) {
+      const version = obj.metadata?.resourceVersion;
+      const cachedVersion = cached.metadata?.resourceVersion;
+      const order = compareVersions(version, cachedVersion);
+      if (order === undefined ? version !== undefined && version === cachedVersion : order <= 0) return;
+    }
     objects.set(name, obj);
     this.#options.onChange(obj);
   }
@@ -320,6 +355,18 @@ export class SupervisedInformer<T extends KubernetesObject> {
     if (objects.size === 0) this.#cache.delete(namespace);
     this.#options.onChange(obj);
   }
+}
+
+/** How long late events about an object this process deleted are ignored. */
+const DELETION_MEMORY_MS = 10 * 60_000;
+
+/**
+ * Orders two resourceVersions (negative, zero, positive), or undefined when they cannot be
+ * compared. The API server's versions are etcd revisions, comparable as integers.
+ */
+export function compareVersions(a: string | undefined, b: string | undefined): number | undefined {
+  if (a === undefined || b === undefined || !/^\d+$/.test(a) || !/^\d+$/.test(b)) return undefined;
+  return a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0;
 }
 
 function cacheKey(obj: KubernetesObject): string {

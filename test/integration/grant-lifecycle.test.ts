@@ -321,4 +321,21 @@ describe('the grant lifecycle', function () {
     const request = await waitForPhase(namespace(), 'ghost', 'Failed');
     expect(request.status?.reason).to.equal('SubjectNotFound');
   });
+
+  it('audited every step above once: no grant issued, renewed or revoked twice, no request received twice', () => {
+    const once = (event: string, keyOf: (line: Record<string, unknown>) => unknown) => {
+      const keys = controller()
+        .audit(event)
+        .map((line) => String(keyOf(line)));
+      expect(keys.length, `${event} records`).to.be.greaterThan(0);
+      expect(
+        keys.filter((key, i) => keys.indexOf(key) !== i),
+        `${event} recorded twice`,
+      ).to.deep.equal([]);
+    };
+    once('grant.issued', (line) => line.grantId);
+    once('grant.renewed', (line) => line.grantId);
+    once('grant.revoked', (line) => line.grantId);
+    once('request.received', (line) => (line.request as { uid: string }).uid);
+  });
 });

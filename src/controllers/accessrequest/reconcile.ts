@@ -47,17 +47,23 @@ export interface ObjectCache<T> {
   list(namespace?: string): T[];
 }
 
+/** A cache that takes this process's own writes at once (see SupervisedInformer.recordWrite). */
+export interface WrittenCache<T> extends ObjectCache<T> {
+  recordWrite(obj: T): void;
+  recordDeletion(obj: T): void;
+}
+
 export interface Caches {
-  requests: ObjectCache<AccessRequest>;
+  requests: WrittenCache<AccessRequest>;
   pods: ObjectCache<V1Pod>;
   jobs: ObjectCache<V1Job>;
   serviceAccounts: ObjectCache<V1ServiceAccount>;
   namespaces: ObjectCache<V1Namespace>;
   policies: ObjectCache<AnyAccessPolicy>;
   clusterPolicies: ObjectCache<AnyAccessPolicy>;
-  secrets: ObjectCache<V1Secret>;
-  roles: ObjectCache<V1Role>;
-  roleBindings: ObjectCache<V1RoleBinding>;
+  secrets: WrittenCache<V1Secret>;
+  roles: WrittenCache<V1Role>;
+  roleBindings: WrittenCache<V1RoleBinding>;
 }
 
 export interface ReconcilerDeps {
@@ -108,10 +114,9 @@ export class AccessRequestReconciler {
     for (let step = 0; step < 2; step++) {
       const next = plan(this.observe(request));
       if (next.action !== 'addFinalizer') return this.#apply(request, next);
-      request = await this.#d.requests.setFinalizers(request, [
-        ...(request.metadata.finalizers ?? []),
-        FINALIZER,
-      ]);
+      request = this.#wrote(
+        await this.#d.requests.setFinalizers(request, [...(request.metadata.finalizers ?? []), FINALIZER]),
+      );
     }
     return { requeueAfterMs: 0 };
   }
@@ -266,7 +271,7 @@ export class AccessRequestReconciler {
       case 'finalize':
         if (next.revocation) await this.#revoke(request, next.revocation, { writeStatus: false });
         else await this.#deleteGrantObjects(request);
-        await this.#d.requests.removeFinalizer(request, FINALIZER);
+        await this.#removeFinalizer(request);
         return {};
       case 'cleanup':
         await this.#deleteGrantObjects(request);
@@ -317,10 +322,45 @@ export class AccessRequestReconciler {
   }
 
   async #writeStatus(request: AccessRequest, status: AccessRequestStatus): Promise<AccessRequest> {
-    return this.#d.requests.patchStatus(request, {
-      ...status,
-      observedGeneration: request.metadata.generation ?? 1,
-    });
+    return this.#wrote(
+      await this.#d.requests.patchStatus(request, {
+        ...status,
+        observedGeneration: request.metadata.generation ?? 1,
+      }),
+    );
+  }
+
+  /** Every write's answer goes into the cache, so the next reconcile never acts on older state. */
+  #wrote(request: AccessRequest): AccessRequest {
+    this.#d.caches.requests.recordWrite(request);
+    return request;
+  }
+
+  async #removeFinalizer(request: AccessRequest): Promise<void> {
+    const after = await this.#d.requests.removeFinalizer(request, FINALIZER);
+    if (!after) return;
+    if (after.metadata.deletionTimestamp && !after.metadata.finalizers?.length)
+      this.#d.caches.requests.recordDeletion(after);
+    else this.#wrote(after);
+  }
+
+  #cacheOf(kind: GrantObjectKind): WrittenCache<GrantObject> {
+    const { secrets, roles, roleBindings } = this.#d.caches;
+    return { Secret: secrets, Role: roles, RoleBinding: roleBindings }[kind] as WrittenCache<GrantObject>;
+  }
+
+  async #createGrantObject(kind: GrantObjectKind, namespace: string, body: GrantObject): Promise<void> {
+    this.#cacheOf(kind).recordWrite(await this.#d.grantObjects.create(kind, namespace, body));
+  }
+
+  async #patchGrantObject(kind: GrantObjectKind, namespace: string, name: string, body: object) {
+    this.#cacheOf(kind).recordWrite(await this.#d.grantObjects.patch(kind, namespace, name, body));
+  }
+
+  async #deleteGrantObject(kind: GrantObjectKind, object: GrantObject): Promise<void> {
+    const { namespace = '', name = '', uid = '' } = object.metadata ?? {};
+    await this.#d.grantObjects.delete(kind, namespace, name, uid);
+    this.#cacheOf(kind).recordDeletion(object);
   }
 
   async #conclude(request: AccessRequest, phase: 'Denied' | 'Failed', reason: string, message: string) {
@@ -512,14 +552,14 @@ export class AccessRequestReconciler {
       )
         continue;
       if (cached) {
-        await this.#d.grantObjects.patch(kind, namespace, name, {
+        await this.#patchGrantObject(kind, namespace, name, {
           metadata: { labels: grantLabels(request, issuance.grantId) },
           ...(kind === 'Secret' ? { data: secretData({ ...issuance, ...(token ? { token } : {}) }) } : {}),
         });
         continue;
       }
       try {
-        await this.#d.grantObjects.create(kind, namespace, body);
+        await this.#createGrantObject(kind, namespace, body);
       } catch (error) {
         if (isForbidden(error) && kind !== 'Secret') {
           throw new BeyondCeiling(
@@ -695,12 +735,7 @@ export class AccessRequestReconciler {
     for (const kind of [...KINDS].reverse()) {
       const object = own[kind];
       if (object?.metadata?.name && object.metadata.uid) {
-        await this.#d.grantObjects.delete(
-          kind,
-          request.metadata.namespace,
-          object.metadata.name,
-          object.metadata.uid,
-        );
+        await this.#deleteGrantObject(kind, object);
       }
     }
   }
@@ -741,12 +776,7 @@ export class AccessRequestReconciler {
         const objectLabels = object.metadata?.labels ?? {};
         if (objectLabels[labels.request] !== requestName || objectLabels[labels.requestUid] === keepUid)
           continue;
-        await this.#d.grantObjects.delete(
-          kind,
-          namespace,
-          object.metadata?.name ?? '',
-          object.metadata?.uid ?? '',
-        );
+        await this.#deleteGrantObject(kind, object);
         this.#d.log.info('Deleted orphaned grant object', {
           kind,
           namespace,

@@ -170,6 +170,70 @@ describe('SupervisedInformer', () => {
     });
   });
 
+  describe("this process's own writes", () => {
+    const withUid = (obj: V1ConfigMap, uid: string): V1ConfigMap => ({
+      ...obj,
+      metadata: { ...obj.metadata, uid },
+    });
+
+    it('caches a written object at once and reports it, then ignores the watch events up to it', async () => {
+      const { informer, put, current, changes } = harness();
+      put(configMap('a', '1'));
+      informer.start();
+      await current().connectAndList();
+      informer.recordWrite(configMap('a', '3'));
+      expect(informer.get('team', 'a')?.data?.version).to.equal('3');
+      current().emit('update', configMap('a', '2'));
+      current().emit('update', configMap('a', '3'));
+      expect(informer.get('team', 'a')?.data?.version).to.equal('3');
+      current().emit('update', configMap('a', '10'));
+      expect(informer.get('team', 'a')?.data?.version).to.equal('10');
+      expect(changes).to.deep.equal(['a@1', 'a@3', 'a@10']);
+    });
+
+    it('forgets a deleted object at once and does not bring it back on a late update', async () => {
+      const { informer, put, current, changes } = harness();
+      put(withUid(configMap('a', '1'), 'uid-a'));
+      informer.start();
+      await current().connectAndList();
+      informer.recordDeletion(withUid(configMap('a', '1'), 'uid-a'));
+      expect(informer.get('team', 'a')).to.equal(undefined);
+      current().emit('update', withUid(configMap('a', '2'), 'uid-a'));
+      expect(informer.get('team', 'a')).to.equal(undefined);
+      current().emit('delete', withUid(configMap('a', '3'), 'uid-a'));
+      expect(changes).to.deep.equal(['a@1', 'a@1']);
+    });
+
+    it('caches a new object of the same name after a deletion', async () => {
+      const { informer, current } = harness();
+      informer.start();
+      await current().connectAndList();
+      current().emit('add', withUid(configMap('a', '1'), 'old'));
+      informer.recordDeletion(withUid(configMap('a', '1'), 'old'));
+      current().emit('add', withUid(configMap('a', '5'), 'new'));
+      expect(informer.get('team', 'a')?.metadata?.uid).to.equal('new');
+    });
+
+    it('keeps an object written after a relist was taken, and drops one the relist no longer has', async () => {
+      const server = new Map<string, V1ConfigMap>();
+      let listVersion = '4';
+      const { clock, informer, current } = harness({
+        list: async () => ({ items: [...server.values()], metadata: { resourceVersion: listVersion } }),
+      });
+      server.set('old', configMap('old', '2'));
+      informer.start();
+      await current().connectAndList();
+      informer.recordWrite(configMap('created', '7'));
+      server.delete('old');
+      listVersion = '5';
+      current().emit('error', new Error('watch failed'));
+      await clock.advance(SECOND);
+      await current().connectAndList();
+      expect(informer.get('team', 'created')).to.not.equal(undefined);
+      expect(informer.get('team', 'old')).to.equal(undefined);
+    });
+  });
+
   describe('supervision', () => {
     it('replaces a ListWatch that reported an error, after a backoff doubling from 1 s to 30 s', async () => {
       const { clock, informer, listWatches, current, restarts } = harness({ watchdogMs: 60 * MINUTE });
