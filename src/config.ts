@@ -53,15 +53,17 @@ const HELP = `Usage: hourglass-controller [options]
   --log-level LEVEL       error|warn|info|debug (env LOG_LEVEL; default info)
   --retain-for DURATION   delete final AccessRequests this long after they ended (env HOURGLASS_RETAIN_FOR;
                           default 168h; the audit log is the lasting record)
-  --register-webhooks     register the admission webhook by URL (env HOURGLASS_REGISTER_WEBHOOKS=true|false;
+  --[no-]register-webhooks
+                          register the admission webhook by URL (env HOURGLASS_REGISTER_WEBHOOKS=true|false;
                           default: true outside a cluster; in-cluster the Helm chart registers it)
-  --leader-election       reconcile only while holding the Lease hourglass-controller (env
+  --[no-]leader-election  reconcile only while holding the Lease hourglass-controller (env
                           HOURGLASS_LEADER_ELECTION=true|false; default true in-cluster, false locally)
 The cluster is $KUBECONFIG, else .cluster/kubeconfig when it exists, else the in-cluster service account.`;
 
 export function loadConfig(argv = process.argv.slice(2), env = process.env): Config {
   const { values } = parseArgs({
     args: argv,
+    allowNegative: true,
     options: {
       namespace: { type: 'string' },
       issuer: { type: 'string' },

@@ -28,7 +28,14 @@ import { KeyManager } from './tokens/key-manager.ts';
 import { LeaderElector } from './runtime/leader.ts';
 import { RevokedGrants } from './tokens/revocations.ts';
 
-const config = loadConfig();
+const config = (() => {
+  try {
+    return loadConfig();
+  } catch (error) {
+    console.error(`hourglass: ${(error as Error).message}\nRun with --help for the options.`);
+    process.exit(2);
+  }
+})();
 const log = createLogger(config.logLevel);
 const kc = loadKubeConfig();
 const clients = makeClients(kc);

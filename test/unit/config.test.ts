@@ -1,0 +1,38 @@
+import { expect } from 'chai';
+import { loadConfig } from '../../src/config.ts';
+
+describe('controller flags', () => {
+  const env = { KUBECONFIG: '/dev/null' };
+
+  it('turns a boolean flag off with its --no- form, and on with the plain one', () => {
+    expect(loadConfig(['--no-register-webhooks'], env).registerWebhooks).to.equal(false);
+    expect(loadConfig(['--register-webhooks'], env).registerWebhooks).to.equal(true);
+    expect(loadConfig(['--no-leader-election'], env).leaderElection).to.equal(false);
+    expect(loadConfig(['--leader-election'], env).leaderElection).to.equal(true);
+  });
+
+  it('takes a boolean from its environment variable when no flag is given', () => {
+    expect(loadConfig([], { ...env, HOURGLASS_LEADER_ELECTION: 'true' }).leaderElection).to.equal(true);
+    expect(
+      loadConfig(['--no-leader-election'], { ...env, HOURGLASS_LEADER_ELECTION: 'true' }).leaderElection,
+    ).to.equal(false);
+  });
+
+  it('refuses a value given to a boolean flag, and names the flag', () => {
+    expect(() => loadConfig(['--leader-election=false'], env)).to.throw(
+      /'--leader-election' does not take an argument/,
+    );
+  });
+
+  it('refuses a concurrency that is not a positive integer', () => {
+    expect(() => loadConfig(['--concurrency', '0'], env)).to.throw(
+      '--concurrency must be an integer >= 1, got "0"',
+    );
+  });
+
+  it('refuses a key publish lead that is not shorter than the rotation period', () => {
+    expect(() => loadConfig(['--key-rotation-period', '1h', '--key-publish-lead', '1h'], env)).to.throw(
+      '--key-publish-lead must be shorter than --key-rotation-period',
+    );
+  });
+});
