@@ -70,6 +70,7 @@ let synced = false;
 const metrics = createMetrics(
   () => controller.caches.requests.list().filter((r) => r.status?.phase === 'Granted').length,
 );
+const events = new EventRecorder(clients.events, log, instance);
 const controller = new AccessRequestController(
   kc,
   clients,
@@ -81,13 +82,13 @@ const controller = new AccessRequestController(
     isNamespaced: discovery.isNamespaced,
     controllerNamespace: config.namespace,
     signingKeySecretName: config.signingKeySecretName,
-    auditor: new Auditor(log, new EventRecorder(clients.events, log, instance)),
+    auditor: new Auditor(log, events),
     metrics,
     log,
     now,
     retainForMs: config.retainForMs,
   },
-  { concurrency: config.concurrency, resyncMs: config.resyncMs },
+  { concurrency: config.concurrency, resyncMs: config.resyncMs, events },
 );
 
 const self = await kc.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({ body: {} });
@@ -158,6 +159,7 @@ const registration =
         kc.makeApiClient(AdmissionregistrationV1Api),
         https.url,
         readFileSync(config.tls.caFile, 'utf8'),
+        controllerUsername,
         log,
       )
     : undefined;

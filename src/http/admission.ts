@@ -8,6 +8,7 @@ import {
   type Condition,
 } from '../api/types.ts';
 import { readBody, sendJson, type Handler } from './router.ts';
+import { compileConditions, compileErrorsMessage } from '../policy/cel.ts';
 
 export interface UserInfo {
   username?: string;
@@ -198,6 +199,8 @@ async function validate(review: AdmissionRequest, deps: AdmissionDeps): Promise<
   if ((kind !== 'accesspolicies' && kind !== 'clusteraccesspolicies') || review.subResource) return allow();
   if (review.operation !== 'CREATE' && review.operation !== 'UPDATE') return allow();
   const policy = review.object as unknown as AnyAccessPolicy;
+  const problems = compileErrorsMessage(compileConditions(policy.spec.conditions));
+  if (problems) return refuse(`spec.conditions: ${problems}`);
   const namespace = kind === 'accesspolicies' ? (policy.metadata.namespace ?? '') : '';
   const { username, uid, groups, extra } = review.userInfo;
   const as = { user: username, uid, groups, extra };

@@ -9,7 +9,15 @@ import {
   setHeaderOptions,
   type KubeConfig,
 } from '@kubernetes/client-node';
-import { GROUP, VERSION, plural, type AccessRequest, type AccessRequestStatus } from '../api/types.ts';
+import {
+  GROUP,
+  VERSION,
+  plural,
+  type AccessPolicyStatus,
+  type AccessRequest,
+  type AccessRequestStatus,
+  type AnyAccessPolicy,
+} from '../api/types.ts';
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
@@ -22,6 +30,7 @@ export interface Clients {
   events: EventsV1Api;
   authorization: AuthorizationV1Api;
   accessRequests: AccessRequestClient;
+  policyStatus: PolicyStatusClient;
 }
 
 export function makeClients(kc: KubeConfig): Clients {
@@ -34,6 +43,7 @@ export function makeClients(kc: KubeConfig): Clients {
     events: kc.makeApiClient(EventsV1Api),
     authorization: kc.makeApiClient(AuthorizationV1Api),
     accessRequests: new AccessRequestClient(custom),
+    policyStatus: new PolicyStatusClient(custom),
   };
 }
 
@@ -119,5 +129,31 @@ export class AccessRequestClient {
       },
       mergePatch,
     )) as AccessRequest;
+  }
+}
+
+/** Status writes of AccessPolicies and ClusterAccessPolicies. */
+export class PolicyStatusClient {
+  readonly #custom: CustomObjectsApi;
+
+  constructor(custom: CustomObjectsApi) {
+    this.#custom = custom;
+  }
+
+  /** Merge-patches the status; fails with 409 Conflict when the policy changed since resourceVersion. */
+  async patchStatus(policy: AnyAccessPolicy, status: AccessPolicyStatus): Promise<AnyAccessPolicy> {
+    const body = { metadata: { resourceVersion: policy.metadata.resourceVersion }, status };
+    const target = {
+      group: GROUP,
+      version: VERSION,
+      plural: plural[policy.kind],
+      name: policy.metadata.name,
+    };
+    return (await (policy.kind === 'AccessPolicy'
+      ? this.#custom.patchNamespacedCustomObjectStatus(
+          { ...target, namespace: policy.metadata.namespace ?? '', body },
+          mergePatch,
+        )
+      : this.#custom.patchClusterCustomObjectStatus({ ...target, body }, mergePatch))) as AnyAccessPolicy;
   }
 }

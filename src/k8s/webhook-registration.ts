@@ -1,14 +1,18 @@
 import type {
   AdmissionregistrationV1Api,
   V1MutatingWebhookConfiguration,
+  V1ValidatingAdmissionPolicy,
   V1ValidatingWebhookConfiguration,
 } from '@kubernetes/client-node';
 import { GROUP, VERSION, labels, MANAGED_BY } from '../api/types.ts';
 import type { Logger } from '../log.ts';
 import { isNotFound } from './errors.ts';
+import { statusPolicy } from './status-policy.ts';
 
 /** What the local controller registers; in-cluster, the Helm chart registers the same by Service. */
 export const LOCAL_WEBHOOK_NAME = 'hourglass-local';
+/** The ValidatingAdmissionPolicy (and its binding) that backs the webhook's status rule. */
+export const LOCAL_STATUS_POLICY_NAME = 'hourglass-local-status';
 
 function webhooks(baseUrl: string, caBundle: string) {
   const common = {
@@ -50,6 +54,13 @@ function webhooks(baseUrl: string, caBundle: string) {
   return { mutating, validating };
 }
 
+/** What decides in a status policy, without the fields the API server defaults. */
+const rulesOf = (policy: V1ValidatingAdmissionPolicy) =>
+  JSON.stringify([
+    policy.spec?.matchConditions?.map((c) => [c.name, c.expression]),
+    policy.spec?.validations?.map((v) => [v.expression, v.message]),
+  ]);
+
 /**
  * Registers the admission webhook of a controller running outside the cluster, by URL, and keeps
  * it registered: several local controllers take turns, and a killed one's registration is
@@ -58,12 +69,20 @@ function webhooks(baseUrl: string, caBundle: string) {
 export class LocalWebhookRegistration {
   readonly #api: AdmissionregistrationV1Api;
   readonly #desired: ReturnType<typeof webhooks>;
+  readonly #statusPolicy: ReturnType<typeof statusPolicy>;
   readonly #log: Logger;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(api: AdmissionregistrationV1Api, baseUrl: string, caPem: string, log: Logger) {
+  constructor(
+    api: AdmissionregistrationV1Api,
+    baseUrl: string,
+    caPem: string,
+    controllerUsername: string,
+    log: Logger,
+  ) {
     this.#api = api;
     this.#desired = webhooks(baseUrl, Buffer.from(caPem).toString('base64'));
+    this.#statusPolicy = statusPolicy(LOCAL_STATUS_POLICY_NAME, controllerUsername);
     this.#log = log;
   }
 
@@ -97,6 +116,27 @@ export class LocalWebhookRegistration {
         },
       });
     }
+    await this.#ensureStatusPolicy();
+  }
+
+  /** Creates the status policy and its binding, or replaces them when another controller's differ. */
+  async #ensureStatusPolicy(): Promise<void> {
+    const { policy, binding } = this.#statusPolicy;
+    const name = LOCAL_STATUS_POLICY_NAME;
+    const orNothing = (e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e));
+    const current = await this.#api.readValidatingAdmissionPolicy({ name }).catch(orNothing);
+    if (!current) await this.#api.createValidatingAdmissionPolicy({ body: policy });
+    else if (rulesOf(current) !== rulesOf(policy)) {
+      await this.#api.replaceValidatingAdmissionPolicy({
+        name,
+        body: {
+          ...policy,
+          metadata: { ...policy.metadata, resourceVersion: current.metadata?.resourceVersion },
+        },
+      });
+    }
+    const currentBinding = await this.#api.readValidatingAdmissionPolicyBinding({ name }).catch(orNothing);
+    if (!currentBinding) await this.#api.createValidatingAdmissionPolicyBinding({ body: binding });
   }
 
   start(periodMs = 10_000): void {
@@ -113,5 +153,8 @@ export class LocalWebhookRegistration {
     clearInterval(this.#timer);
     await this.#api.deleteMutatingWebhookConfiguration({ name: LOCAL_WEBHOOK_NAME }).catch(() => undefined);
     await this.#api.deleteValidatingWebhookConfiguration({ name: LOCAL_WEBHOOK_NAME }).catch(() => undefined);
+    const name = LOCAL_STATUS_POLICY_NAME;
+    await this.#api.deleteValidatingAdmissionPolicyBinding({ name }).catch(() => undefined);
+    await this.#api.deleteValidatingAdmissionPolicy({ name }).catch(() => undefined);
   }
 }

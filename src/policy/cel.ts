@@ -82,6 +82,14 @@ export function compileConditions(conditions: readonly Condition[] = []): Compil
   return errors.length > 0 ? { ok: false, errors } : { ok: true, program: { conditions: compiled } };
 }
 
+/** What does not compile, one clause per condition; undefined when everything does. */
+export function compileErrorsMessage(result: CompileResult): string | undefined {
+  if (result.ok) return undefined;
+  return result.errors
+    .map((error) => `condition "${error.name}" does not compile: ${error.message}`)
+    .join('; ');
+}
+
 function compileCondition(expression: string): Pick<CompiledCondition, 'baseCost' | 'run'> | string {
   if (expression.length > MAX_EXPRESSION_LENGTH) {
     return `the expression is longer than ${MAX_EXPRESSION_LENGTH} characters`;

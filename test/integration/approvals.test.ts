@@ -3,7 +3,17 @@
 // warnings of `kubectl create --dry-run=server`.
 import { expect } from 'chai';
 import { POD_NAME_EXTRA, POD_UID_EXTRA } from '../../src/policy/requesters.ts';
-import { ensureCrds, eventually, kubectl, useNamespace } from '../support/cluster.ts';
+import { AdmissionregistrationV1Api } from '@kubernetes/client-node';
+import { isNotFound } from '../../src/k8s/errors.ts';
+import { LOCAL_STATUS_POLICY_NAME, LOCAL_WEBHOOK_NAME } from '../../src/k8s/webhook-registration.ts';
+import {
+  adminConfig,
+  ensureCrds,
+  eventually,
+  kubectl,
+  useNamespace,
+  type Result,
+} from '../support/cluster.ts';
 import { useController } from '../support/controller.ts';
 import {
   api,
@@ -22,6 +32,7 @@ import {
   decideAs,
   eventsOf,
   grantRole,
+  patchStatusAs,
   podBoundToken,
   requestManifest,
   requestRules,
@@ -239,6 +250,53 @@ describe('policy as code: approvals, requesters.self and dry-run', function () {
       expect(late.code).to.not.equal(0);
       expect(late.stderr).to.match(/this one is Denied/);
       await expectAudited('timed-out', 'ApprovalTimeout', undefined);
+    });
+  });
+
+  describe('the API server backstop: a ValidatingAdmissionPolicy', () => {
+    const admission = () => adminConfig().makeApiClient(AdmissionregistrationV1Api);
+
+    /**
+     * A dry-run write with the mutating webhook unregistered, as when it is misconfigured; tried
+     * again when the controller re-registered it in between. Answers the refusal.
+     */
+    function withoutWebhook(write: () => Promise<Result>): Promise<string> {
+      return eventually(
+        async () => {
+          await admission()
+            .deleteMutatingWebhookConfiguration({ name: LOCAL_WEBHOOK_NAME })
+            .catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
+          const result = await write();
+          expect(result.code, 'refused').to.not.equal(0);
+          expect(result.stderr).to.contain(`ValidatingAdmissionPolicy '${LOCAL_STATUS_POLICY_NAME}'`);
+          return result.stderr;
+        },
+        { what: 'a refusal by the ValidatingAdmissionPolicy' },
+      );
+    }
+
+    it("refuses a listed approver's decision that did not pass the webhook, which records who decided", async () => {
+      await request('backstop-approval', 'etl');
+      await waitForPhase(namespace(), 'backstop-approval', 'AwaitingApproval');
+      const refusal = await withoutWebhook(() =>
+        decideAs(alice, namespace(), 'backstop-approval', 'Approved', { dryRun: true }),
+      );
+      expect(refusal).to.contain(
+        'an approval must pass the hourglass admission webhook, which records the approver in status.approval',
+      );
+      await webhookRegistered();
+      expect((await getRequest(namespace(), 'backstop-approval'))?.status?.phase).to.equal(
+        'AwaitingApproval',
+      );
+    });
+
+    it('refuses any other status change by another identity than the controller', async () => {
+      await request('backstop-phase', 'etl');
+      await waitForPhase(namespace(), 'backstop-phase', 'AwaitingApproval');
+      const refusal = await withoutWebhook(() =>
+        patchStatusAs(alice, namespace(), 'backstop-phase', { phase: 'Granted' }, ['--dry-run=server']),
+      );
+      expect(refusal).to.contain('the status of an AccessRequest is written by hourglass');
     });
   });
 

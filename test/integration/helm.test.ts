@@ -184,13 +184,16 @@ describe('the Helm chart charts/hourglass', () => {
           'Secret/hourglass-tls',
           'Service/hourglass',
           'ServiceAccount/hourglass',
+          'ValidatingAdmissionPolicy/hourglass-status',
+          'ValidatingAdmissionPolicyBinding/hourglass-status',
           'ValidatingWebhookConfiguration/hourglass',
         ].sort(),
       );
       for (const m of manifests) {
         if (
           !['ClusterRole', 'ClusterRoleBinding'].includes(m.kind) &&
-          !m.kind.endsWith('WebhookConfiguration')
+          !m.kind.endsWith('WebhookConfiguration') &&
+          !m.kind.startsWith('ValidatingAdmissionPolicy')
         ) {
           expect(m.metadata.namespace, `${m.kind}/${m.metadata.name}`).to.equal('hourglass-system');
         }
@@ -472,6 +475,8 @@ describe('the Helm chart charts/hourglass', () => {
       `clusterrole/${fullname}-grantable-default`,
       `clusterrolebinding/${fullname}-controller`,
       `clusterrolebinding/${fullname}-grantable`,
+      `validatingadmissionpolicy/${fullname}-status`,
+      `validatingadmissionpolicybinding/${fullname}-status`,
     ];
     const policy = {
       apiVersion: 'hourglass.dev/v1alpha1',
@@ -513,6 +518,21 @@ describe('the Helm chart charts/hourglass', () => {
         }));
         await kubectlOk(['patch', kind, fullname, '--type=json', '-p', JSON.stringify(ops)]);
       }
+      // The status policy would refuse the local controllers' status writes: bind it to nothing.
+      await kubectlOk([
+        'patch',
+        'validatingadmissionpolicybinding',
+        `${fullname}-status`,
+        '--type=merge',
+        '-p',
+        JSON.stringify({
+          spec: {
+            matchResources: {
+              objectSelector: { matchLabels: { 'hourglass.dev/helm-test': 'selects-nothing' } },
+            },
+          },
+        }),
+      ]);
     };
     let installed = false;
     const uninstall = async () => {

@@ -985,6 +985,25 @@ describe('hostile requests', function () {
     },
     {
       sentence:
+        'refuses, at the webhook, a policy whose CEL condition does not compile, naming the condition',
+      attempt: () =>
+        writePolicy('admin', 'AccessPolicy', 'broken-cel', {
+          allow: { permissions: [readOrdersDb] },
+          conditions: [{ name: 'has-ticket', expression: 'request.spec.purpose.startsWith(', message: 'x' }],
+        }),
+      refusal: /^refused: .*spec\.conditions: condition "has-ticket" does not compile: /,
+    },
+    {
+      sentence: 'refuses, at the webhook, a policy whose condition reads a variable that does not exist',
+      attempt: () =>
+        writePolicy('admin', 'AccessPolicy', 'unknown-variable', {
+          allow: { permissions: [readOrdersDb] },
+          conditions: [{ name: 'uses-env', expression: 'env.ADMIN == "yes"', message: 'x' }],
+        }),
+      refusal: /^refused: .*condition "uses-env" does not compile: .*env/,
+    },
+    {
+      sentence:
         'refuses, at the webhook, a ClusterAccessPolicy author allowing what they do not hold cluster-wide',
       attempt: () =>
         writePolicy({ user: clusterPolicyAuthor }, 'ClusterAccessPolicy', outside, {

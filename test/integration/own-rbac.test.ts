@@ -27,8 +27,8 @@ const RELEASE = 'own-rbac';
 const RBAC_KINDS = new Set(['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
 
 /**
- * What only a controller run outside the cluster needs: it registers its own webhook by URL
- * (an install gets the chart's registration instead).
+ * What only a controller run outside the cluster needs: it registers its own webhook by URL and
+ * its status policy (an install gets the chart's instead).
  */
 function localWebhookRegistration(namespace: string, serviceAccount: string): Manifest[] {
   const name = `${RELEASE}-local-webhook-registration`;
@@ -40,7 +40,12 @@ function localWebhookRegistration(namespace: string, serviceAccount: string): Ma
       rules: [
         {
           apiGroups: ['admissionregistration.k8s.io'],
-          resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'],
+          resources: [
+            'mutatingwebhookconfigurations',
+            'validatingwebhookconfigurations',
+            'validatingadmissionpolicies',
+            'validatingadmissionpolicybindings',
+          ],
           verbs: ['get', 'create', 'update', 'delete'],
         },
       ],

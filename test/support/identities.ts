@@ -163,7 +163,11 @@ export async function decideAs(
   namespace: string,
   name: string,
   type: 'Approved' | 'Denied',
-  { reason = type === 'Approved' ? 'Reviewed' : 'NotNeeded', message = `${type} in review` } = {},
+  {
+    reason = type === 'Approved' ? 'Reviewed' : 'NotNeeded',
+    message = `${type} in review`,
+    dryRun = false,
+  } = {},
 ): Promise<Result> {
   const request = await getRequest(namespace, name);
   const condition: Condition = {
@@ -173,9 +177,13 @@ export async function decideAs(
     message,
     lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
   };
-  return patchStatusAs(approver, namespace, name, {
-    conditions: [...(request?.status?.conditions ?? []), condition],
-  });
+  return patchStatusAs(
+    approver,
+    namespace,
+    name,
+    { conditions: [...(request?.status?.conditions ?? []), condition] },
+    dryRun ? ['--dry-run=server'] : [],
+  );
 }
 
 /** A merge patch of the status subresource of an AccessRequest, as the user. */
@@ -184,6 +192,7 @@ export function patchStatusAs(
   namespace: string,
   name: string,
   status: object,
+  flags: string[] = [],
 ): Promise<Result> {
   return kubectlAs(actor, [
     '-n',
@@ -195,6 +204,7 @@ export function patchStatusAs(
     '--type=merge',
     '-p',
     JSON.stringify({ status }),
+    ...flags,
   ]);
 }
 
@@ -285,15 +295,15 @@ export function outcomeOf(request: AccessRequest): string {
   return `${phase} ${reason}: ${message}`;
 }
 
-/** The request's Events (events.k8s.io), as `kubectl events --for` lists them: "reason: note". */
-export async function eventsOf(namespace: string, name: string): Promise<string[]> {
+/** An object's Events (events.k8s.io), as `kubectl events --for` lists them: "reason: note". */
+export async function eventsOf(namespace: string, name: string, kind = 'AccessRequest'): Promise<string[]> {
   const result = await kubectlOk([
     '-n',
     namespace,
     'get',
     'events.events.k8s.io',
     '--field-selector',
-    `regarding.name=${name},regarding.kind=AccessRequest`,
+    `regarding.name=${name},regarding.kind=${kind}`,
     '-o',
     'json',
   ]);

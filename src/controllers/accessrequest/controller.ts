@@ -11,24 +11,30 @@ import {
 } from '../../api/types.ts';
 import type { Clients } from '../../k8s/resources.ts';
 import { statusMessage } from '../../k8s/errors.ts';
+import type { EventRecorder } from '../../k8s/events.ts';
 import type { Logger } from '../../log.ts';
 import { SupervisedInformer } from '../../runtime/informer.ts';
 import { WorkQueue } from '../../runtime/workqueue.ts';
+import { policyKey, PolicyStatusReconciler } from '../accesspolicy/reconcile.ts';
 import { AccessRequestReconciler, type Caches, type ReconcilerDeps } from './reconcile.ts';
 
 const keyOf = (namespace: string, name: string) => `${namespace}/${name}`;
 
 /**
  * Watches AccessRequests and everything their grants depend on, maps each change to the keys of
- * the requests it concerns, and reconciles those keys through one work queue.
+ * the requests it concerns, and reconciles those keys through one work queue; policies' own
+ * status goes through a second.
  */
 export class AccessRequestController {
   readonly caches: Caches;
   /** Collects keys on every replica; processes them only while this replica reconciles. */
   queue: WorkQueue;
+  /** Keys of policies whose status to bring up to date (see policyKey). */
+  policyQueue = new WorkQueue();
   #reconciling = false;
   readonly #informers: SupervisedInformer<KubernetesObject>[] = [];
   readonly #reconciler: AccessRequestReconciler;
+  readonly #policyStatus: PolicyStatusReconciler;
   readonly #log: Logger;
   readonly #deps: Omit<ReconcilerDeps, 'caches'>;
   readonly #concurrency: number;
@@ -41,7 +47,7 @@ export class AccessRequestController {
     kc: KubeConfig,
     clients: Clients,
     deps: Omit<ReconcilerDeps, 'caches'>,
-    options: { concurrency: number; resyncMs: number },
+    options: { concurrency: number; resyncMs: number; events: EventRecorder },
   ) {
     this.#log = deps.log;
     this.#deps = deps;
@@ -88,13 +94,17 @@ export class AccessRequestController {
       requests: inform<AccessRequest>(crdPath('AccessRequest'), custom('AccessRequest'), (r) =>
         this.#onRequest(r),
       ),
-      policies: inform<AnyAccessPolicy>(crdPath('AccessPolicy'), custom('AccessPolicy'), (p) =>
-        this.#enqueueLive(p.metadata.namespace),
-      ),
+      policies: inform<AnyAccessPolicy>(crdPath('AccessPolicy'), custom('AccessPolicy'), (p) => {
+        this.policyQueue.add(policyKey(p));
+        this.#enqueueLive(p.metadata.namespace);
+      }),
       clusterPolicies: inform<AnyAccessPolicy>(
         crdPath('ClusterAccessPolicy'),
         custom('ClusterAccessPolicy'),
-        () => this.#enqueueLive(),
+        (p) => {
+          this.policyQueue.add(policyKey(p));
+          this.#enqueueLive();
+        },
       ),
       pods: inform<V1Pod>(
         '/api/v1/pods',
@@ -136,6 +146,15 @@ export class AccessRequestController {
       ),
     };
     this.#reconciler = new AccessRequestReconciler({ ...deps, caches: this.caches });
+    this.#policyStatus = new PolicyStatusReconciler({
+      policies: this.caches.policies,
+      clusterPolicies: this.caches.clusterPolicies,
+      writeStatus: (policy, status) => clients.policyStatus.patchStatus(policy, status),
+      recordEvent: (regarding, type, reason, note) =>
+        options.events.record(regarding, type, reason, 'Validate', note),
+      log: deps.log,
+      now: deps.now,
+    });
   }
 
   #newQueue(): WorkQueue {
@@ -175,15 +194,19 @@ export class AccessRequestController {
       this.queue.add(keyOf(request.metadata.namespace, request.metadata.name));
     }
     this.queue.run((key) => this.#reconciler.reconcile(key), this.#concurrency);
+    for (const policy of [...this.caches.policies.list(), ...this.caches.clusterPolicies.list()])
+      this.policyQueue.add(policyKey(policy));
+    this.policyQueue.run((key) => this.#policyStatus.reconcile(key), 1);
   }
 
   /** Stops taking keys at once and resolves when the reconciles under way have finished. */
   async stopReconciling(): Promise<void> {
     if (!this.#reconciling) return;
     this.#reconciling = false;
-    const running = this.queue;
+    const running = [this.queue, this.policyQueue];
     this.queue = this.#newQueue();
-    await running.shutdown();
+    this.policyQueue = new WorkQueue();
+    await Promise.all(running.map((queue) => queue.shutdown()));
   }
 
   async stop(): Promise<void> {

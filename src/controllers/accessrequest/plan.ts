@@ -6,7 +6,7 @@ import {
   type RevocationReason,
 } from '../../api/types.ts';
 import type { Decision } from '../../policy/decide.ts';
-import { findCondition } from './conditions.ts';
+import { findCondition } from '../conditions.ts';
 import type { Workload } from './subject.ts';
 
 type Allowed = Extract<Decision, { allowed: true }>;

@@ -27,7 +27,7 @@ import type { Metrics } from '../../metrics.ts';
 import { decide, type Decision } from '../../policy/decide.ts';
 import { boundPod } from '../../policy/requesters.ts';
 import type { GrantTokenClaims } from '../../tokens/grant-token.ts';
-import { setCondition } from './conditions.ts';
+import { setCondition } from '../conditions.ts';
 import {
   grantLabels,
   grantRole,

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import type { Condition } from '../../../../src/api/types.ts';
-import { findCondition, setCondition } from '../../../../src/controllers/accessrequest/conditions.ts';
-import { iso, MINUTE, NOW } from './fixtures.ts';
+import type { Condition } from '../../../src/api/types.ts';
+import { findCondition, setCondition } from '../../../src/controllers/conditions.ts';
+import { iso, MINUTE, NOW } from './accessrequest/fixtures.ts';
 
 const EARLIER = iso(-10 * MINUTE);
 

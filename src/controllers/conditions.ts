@@ -1,4 +1,4 @@
-import type { Condition } from '../../api/types.ts';
+import type { Condition } from '../api/types.ts';
 
 /**
  * Returns conditions with `next` set: lastTransitionTime changes only when the status does.
