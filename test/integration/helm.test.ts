@@ -52,6 +52,11 @@ const badValues: [string, object, RegExp][] = [
     /at '\/retainFor': '1 week' does not match pattern/,
   ],
   [
+    'a signing key rotation period that is no Go duration',
+    { signingKeys: { rotationPeriod: '1 day' } },
+    /at '\/signingKeys\/rotationPeriod': '1 day' does not match pattern/,
+  ],
+  [
     'a concurrency that is no number',
     { concurrency: 'many' },
     /at '\/concurrency': got string, want integer/,
@@ -152,6 +157,15 @@ describe('the Helm chart charts/hourglass', () => {
       });
     }
 
+    it('passes the signing key rotation period and publish lead to the controller', async () => {
+      const manifests = await render('hourglass', namespace, {
+        signingKeys: { rotationPeriod: '6h', publishLead: '5m' },
+      });
+      const [container] = find(manifests, 'Deployment').spec.template.spec.containers;
+      expect(container.env).to.deep.include({ name: 'HOURGLASS_KEY_ROTATION_PERIOD', value: '6h' });
+      expect(container.env).to.deep.include({ name: 'HOURGLASS_KEY_PUBLISH_LEAD', value: '5m' });
+    });
+
     it('accepts one replica without leader election', async () => {
       const manifests = await render('hourglass', namespace, {
         replicas: 1,
@@ -241,6 +255,8 @@ describe('the Helm chart charts/hourglass', () => {
         HOURGLASS_TLS_CA_FILE: '/var/run/hourglass/tls/ca.crt',
         HOURGLASS_LEADER_ELECTION: 'true',
         HOURGLASS_RETAIN_FOR: '168h',
+        HOURGLASS_KEY_ROTATION_PERIOD: '24h',
+        HOURGLASS_KEY_PUBLISH_LEAD: '1m',
       });
       const service = find(manifests, 'Service');
       expect(service.spec.ports).to.deep.include({
