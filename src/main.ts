@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { AdmissionregistrationV1Api, AuthenticationV1Api, CoordinationV1Api } from '@kubernetes/client-node';
+import { GROUP, plural } from './api/types.ts';
 import { Auditor } from './audit/audit.ts';
 import { loadConfig } from './config.ts';
 import { AccessRequestController } from './controllers/accessrequest/controller.ts';
@@ -11,7 +12,7 @@ import { issuerRoutes } from './http/issuer.ts';
 import { opsRoutes } from './http/ops.ts';
 import { route } from './http/router.ts';
 import { close, listen } from './http/servers.ts';
-import { ApiDiscovery } from './k8s/discovery.ts';
+import { ApiDiscovery, waitUntilServed } from './k8s/discovery.ts';
 import { isAlreadyExists } from './k8s/errors.ts';
 import { EventRecorder } from './k8s/events.ts';
 import { GrantObjectStore } from './k8s/grant-store.ts';
@@ -62,6 +63,12 @@ const keyManager = new KeyManager({
 await keyManager.init();
 const discovery = new ApiDiscovery(kc, log);
 await discovery.refresh();
+await waitUntilServed(discovery, GROUP, Object.values(plural), (missing) =>
+  log.error('The hourglass CRDs are not installed; waiting for them', {
+    missing,
+    install: 'kubectl apply --server-side -f crds/ (helm install installs them)',
+  }),
+);
 discovery.start();
 
 const revoked = new RevokedGrants();

@@ -54,3 +54,23 @@ export class ApiDiscovery {
     clearInterval(this.#timer);
   }
 }
+
+/**
+ * Resolves once the API server serves every resource of the group, refreshing discovery every
+ * `pollMs` meanwhile; says which are missing at once and then every `reportEvery` polls.
+ */
+export async function waitUntilServed(
+  discovery: Pick<ApiDiscovery, 'isNamespaced' | 'refresh'>,
+  group: string,
+  resources: readonly string[],
+  onMissing: (missing: string[]) => void,
+  { pollMs = 5000, reportEvery = 12, sleep = (ms: number) => new Promise((r) => setTimeout(r, ms)) } = {},
+): Promise<void> {
+  for (let poll = 0; ; poll++) {
+    const missing = resources.filter((resource) => discovery.isNamespaced(group, resource) === undefined);
+    if (missing.length === 0) return;
+    if (poll % reportEvery === 0) onMissing(missing.map((resource) => `${resource}.${group}`));
+    await sleep(pollMs);
+    await discovery.refresh().catch(() => undefined);
+  }
+}
