@@ -24,6 +24,7 @@ COPY src ./src
 USER 65532:65532
 # 8443: webhook, OIDC discovery, JWKS, /introspect (TLS); 8080: /metrics, /healthz, /readyz.
 EXPOSE 8443 8080
-# The entrypoint is node: this runs `node src/main.ts`.
+# The entrypoint is node: this runs `node --optimize-for-size src/main.ts` (V8 grows the heap
+# less eagerly: RSS stays near the live set; see README, Benchmarks).
 ENTRYPOINT ["/nodejs/bin/node"]
-CMD ["src/main.ts"]
+CMD ["--optimize-for-size", "src/main.ts"]

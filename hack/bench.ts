@@ -16,6 +16,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { CONTROLLER_NODE_FLAGS } from '../test/support/controller.ts';
 import {
   ApiException,
   AuthenticationV1Api,
@@ -60,6 +61,8 @@ const HELP = `Usage: npm run bench -- [options]
   --ttl D             ttl of the saturation requests, a Go duration (default 30s, raised when N
                       could not be granted before the first expiry; an explicit --ttl is kept)
   --samples K         requests whose can-i is polled after expiry (default 50)
+  --node-flags=F      Node/V8 flags for the controller process (default: as it runs everywhere,
+                      ${CONTROLLER_NODE_FLAGS.join(' ')}; --node-flags= runs it with none)
 The cluster is $KUBECONFIG, else .cluster/kubeconfig; only a cluster on 127.0.0.1 is accepted.`;
 
 const { values: args } = parseArgs({
@@ -70,6 +73,7 @@ const { values: args } = parseArgs({
     'rate-seconds': { type: 'string', default: '20' },
     ttl: { type: 'string' },
     samples: { type: 'string', default: '50' },
+    'node-flags': { type: 'string', default: CONTROLLER_NODE_FLAGS.join(' ') },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -827,6 +831,7 @@ async function startController(): Promise<void> {
     repoRoot,
     ['--concurrency', String(CONCURRENCY), '--log-level', 'info'],
     { KUBECONFIG: kubeconfigPath },
+    args['node-flags'].split(' ').filter(Boolean),
   );
   controller.onAudit = (event, ns) => {
     if (ns === namespace) countEffective(`audit ${event}`);

@@ -15,7 +15,7 @@ kubectl apply --server-side -f crds/ >/dev/null
 kubectl wait --for=condition=Established -f crds/ --timeout=60s >/dev/null
 
 say "Starting the hourglass controller (log: .cluster/demo-controller.log)"
-node src/main.ts >.cluster/demo-controller.log 2>&1 &
+node --optimize-for-size src/main.ts >.cluster/demo-controller.log 2>&1 &
 controller=$!
 cleanup() {
   kill "$controller" 2>/dev/null || true

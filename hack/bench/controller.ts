@@ -57,10 +57,11 @@ export class BenchController {
     repoRoot: string,
     args: string[],
     env: Record<string, string>,
+    nodeFlags: string[] = [],
   ): Promise<BenchController> {
     const dir = path.join(repoRoot, '.cluster', 'bench-logs');
     mkdirSync(dir, { recursive: true });
-    const child = spawn(process.execPath, [path.join(repoRoot, 'src', 'main.ts'), ...args], {
+    const child = spawn(process.execPath, [...nodeFlags, path.join(repoRoot, 'src', 'main.ts'), ...args], {
       cwd: repoRoot,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

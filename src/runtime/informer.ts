@@ -47,6 +47,11 @@ export interface InformerOptions<T extends KubernetesObject> {
    * enqueue it.
    */
   onChange: (obj: T) => void;
+  /**
+   * Removes, in place, what nobody reads from the cached copy (managedFields, a Secret's token),
+   * before the object is cached: the cache then holds only what the controller uses.
+   */
+  strip?: (obj: T) => void;
   /** Period of the resync that hands every cached object to onChange; 0 turns it off. Default 5 minutes. */
   resyncMs?: number;
   /**
@@ -224,6 +229,7 @@ export class SupervisedInformer<T extends KubernetesObject> {
       const result = await this.#options.list();
       // Throwing ends the stale ListWatch's chain here instead of letting it go on to watch.
       if (!live()) throw new Error('list finished after the ListWatch was retired');
+      if (this.#options.strip) for (const item of result.items ?? []) this.#options.strip(item);
       this.#applyList(result.items ?? [], result.metadata?.resourceVersion);
       this.#signOfLife();
       return result;
@@ -331,6 +337,8 @@ export class SupervisedInformer<T extends KubernetesObject> {
   }
 
   #upsert(obj: T): void {
+    // First, even for an object not cached: client-node's ListWatch keeps the same object.
+    this.#options.strip?.(obj);
     if (obj.metadata?.uid && this.#deleted.has(obj.metadata.uid)) return;
     const namespace = obj.metadata?.namespace ?? '';
     const name = obj.metadata?.name ?? '';

@@ -11,6 +11,12 @@ export interface LogLine {
 }
 
 /** Copies a child's stdout and stderr to a log file and hands each complete line to onLine. */
+/**
+ * The Node flags the controller runs with everywhere (Dockerfile, `npm start`, the demo, tests,
+ * the bench): V8 then grows the heap less eagerly, keeping RSS near the live set.
+ */
+export const CONTROLLER_NODE_FLAGS = ['--optimize-for-size'];
+
 export function teeLines(child: ChildProcess, logFile: string, onLine: (line: string) => void): void {
   const sink = createWriteStream(logFile, { flags: 'a' });
   let buffered = '';
@@ -56,11 +62,15 @@ export class ControllerProcess {
   ): Promise<ControllerProcess> {
     const dir = path.join(repoRoot, '.cluster', 'test-logs');
     mkdirSync(dir, { recursive: true });
-    const child = spawn(process.execPath, [path.join(repoRoot, 'src', 'main.ts'), ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, KUBECONFIG: kubeconfigPath, LOG_LEVEL: 'debug', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [...CONTROLLER_NODE_FLAGS, path.join(repoRoot, 'src', 'main.ts'), ...args],
+      {
+        cwd: repoRoot,
+        env: { ...process.env, KUBECONFIG: kubeconfigPath, LOG_LEVEL: 'debug', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const controller = new ControllerProcess(child, path.join(dir, `${name}-${Date.now()}.log`));
     const deadline = Date.now() + 30_000;
     while (!controller.lines.some((l) => l.message === 'Started controller')) {

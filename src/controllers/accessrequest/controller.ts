@@ -1,4 +1,4 @@
-import type { KubernetesObject, KubeConfig, V1Job, V1Pod } from '@kubernetes/client-node';
+import type { KubernetesObject, KubeConfig, V1Job, V1Pod, V1Secret } from '@kubernetes/client-node';
 import {
   GROUP,
   labels,
@@ -19,6 +19,22 @@ import { policyKey, PolicyStatusReconciler } from '../accesspolicy/reconcile.ts'
 import { AccessRequestReconciler, type Caches, type ReconcilerDeps } from './reconcile.ts';
 
 const keyOf = (namespace: string, name: string) => `${namespace}/${name}`;
+
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/** What no reconciler, policy or CEL condition reads: the bulk of a cached object. */
+function dropManagedFields(object: KubernetesObject): void {
+  if (!object.metadata) return;
+  delete object.metadata.managedFields;
+  if (object.metadata.annotations?.[LAST_APPLIED] !== undefined)
+    delete object.metadata.annotations[LAST_APPLIED];
+}
+
+/** A grant Secret as the reconciler reads it: its grant id and expiry, never the token. */
+function dropTokenAndManagedFields(secret: V1Secret): void {
+  dropManagedFields(secret);
+  if (secret.data) delete secret.data.token;
+}
 
 /**
  * Watches AccessRequests and everything their grants depend on, maps each change to the keys of
@@ -58,7 +74,10 @@ export class AccessRequestController {
       path: string,
       list: () => Promise<{ items: T[]; metadata?: object }>,
       onChange: (object: T) => void,
-      labelSelector?: string,
+      {
+        labelSelector,
+        strip = dropManagedFields,
+      }: { labelSelector?: string; strip?: (object: T) => void } = {},
     ): SupervisedInformer<T> => {
       const informer = new SupervisedInformer<T>({
         kubeConfig: kc,
@@ -66,6 +85,7 @@ export class AccessRequestController {
         list: list as never,
         ...(labelSelector ? { labelSelector } : {}),
         onChange,
+        strip,
         resyncMs: options.resyncMs,
         onRestart: (restart) => {
           this.#deps.metrics.informerRestarts.inc({ path, reason: restart.reason });
@@ -91,8 +111,14 @@ export class AccessRequestController {
     const crdPath = (kind: keyof typeof plural) => `/apis/${GROUP}/${VERSION}/${plural[kind]}`;
 
     this.caches = {
-      requests: inform<AccessRequest>(crdPath('AccessRequest'), custom('AccessRequest'), (r) =>
-        this.#onRequest(r),
+      // managedFields stay: the reconciler reads who set the renew and revoke annotations there.
+      requests: inform<AccessRequest>(
+        crdPath('AccessRequest'),
+        custom('AccessRequest'),
+        (r) => this.#onRequest(r),
+        {
+          strip: () => {},
+        },
       ),
       policies: inform<AnyAccessPolicy>(crdPath('AccessPolicy'), custom('AccessPolicy'), (p) => {
         this.policyQueue.add(policyKey(p));
@@ -130,19 +156,19 @@ export class AccessRequestController {
         '/api/v1/secrets',
         () => clients.core.listSecretForAllNamespaces({ labelSelector: managed }),
         (o) => this.#enqueueOwner(o),
-        managed,
+        { labelSelector: managed, strip: dropTokenAndManagedFields },
       ),
       roles: inform(
         '/apis/rbac.authorization.k8s.io/v1/roles',
         () => clients.rbac.listRoleForAllNamespaces({ labelSelector: managed }),
         (o) => this.#enqueueOwner(o),
-        managed,
+        { labelSelector: managed },
       ),
       roleBindings: inform(
         '/apis/rbac.authorization.k8s.io/v1/rolebindings',
         () => clients.rbac.listRoleBindingForAllNamespaces({ labelSelector: managed }),
         (o) => this.#enqueueOwner(o),
-        managed,
+        { labelSelector: managed },
       ),
     };
     this.#reconciler = new AccessRequestReconciler({ ...deps, caches: this.caches });

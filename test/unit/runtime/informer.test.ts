@@ -145,6 +145,24 @@ describe('SupervisedInformer', () => {
       expect(changes).to.deep.equal(['a@1', 'b@1']);
     });
 
+    it('strips every listed and watched object in place before caching it, even one it does not cache', async () => {
+      const { informer, put, current } = harness({
+        strip: (obj) => {
+          delete obj.data;
+        },
+      });
+      put(configMap('listed', '1'));
+      informer.start();
+      await current().connectAndList();
+      const watched = configMap('watched', '2');
+      current().emit('add', watched);
+      const repeated = configMap('watched', '2');
+      current().emit('update', repeated);
+      expect(informer.get('team', 'listed')?.data).to.equal(undefined);
+      expect(informer.get('team', 'watched')?.data).to.equal(undefined);
+      expect(repeated.data, 'the ListWatch holds this copy').to.equal(undefined);
+    });
+
     it('keeps cluster-scoped objects under the empty namespace', async () => {
       const { informer, current } = harness();
       informer.start();
