@@ -19,6 +19,10 @@ import { policyKey, PolicyStatusReconciler } from '../accesspolicy/reconcile.ts'
 import { AccessRequestReconciler, type Caches, type ReconcilerDeps } from './reconcile.ts';
 
 const keyOf = (namespace: string, name: string) => `${namespace}/${name}`;
+const NONE: ReadonlySet<string> = new Set();
+
+/** What the composition root gives the controller; it adds the caches and the indexes. */
+export type ControllerDeps = Omit<ReconcilerDeps, 'caches' | 'grantedRequests'>;
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
@@ -52,17 +56,21 @@ export class AccessRequestController {
   readonly #reconciler: AccessRequestReconciler;
   readonly #policyStatus: PolicyStatusReconciler;
   readonly #log: Logger;
-  readonly #deps: Omit<ReconcilerDeps, 'caches'>;
+  readonly #deps: ControllerDeps;
   readonly #concurrency: number;
   /** "namespace/Pod/name" or "namespace/Job/name" → keys of the requests naming that subject. */
   readonly #bySubject = new Map<string, Set<string>>();
   /** Grant id → key of the request that issued it; checked against the cache on every read. */
   readonly #byGrantId = new Map<string, string>();
+  /** "namespace/serviceAccount" → UIDs of its requests that are Granted (maxActivePerSubject). */
+  readonly #grantedBySubject = new Map<string, Set<string>>();
+  /** Request UID → the "namespace/serviceAccount" it is counted under in #grantedBySubject. */
+  readonly #grantedUnder = new Map<string, string>();
 
   constructor(
     kc: KubeConfig,
     clients: Clients,
-    deps: Omit<ReconcilerDeps, 'caches'>,
+    deps: ControllerDeps,
     options: { concurrency: number; resyncMs: number; events: EventRecorder },
   ) {
     this.#log = deps.log;
@@ -171,7 +179,12 @@ export class AccessRequestController {
         { labelSelector: managed },
       ),
     };
-    this.#reconciler = new AccessRequestReconciler({ ...deps, caches: this.caches });
+    this.#reconciler = new AccessRequestReconciler({
+      ...deps,
+      caches: this.caches,
+      grantedRequests: (namespace, serviceAccountName) =>
+        this.#grantedBySubject.get(`${namespace}/${serviceAccountName}`) ?? NONE,
+    });
     this.#policyStatus = new PolicyStatusReconciler({
       policies: this.caches.policies,
       clusterPolicies: this.caches.clusterPolicies,
@@ -263,6 +276,7 @@ export class AccessRequestController {
 
   #onRequest(request: AccessRequest): void {
     const key = keyOf(request.metadata.namespace, request.metadata.name);
+    this.#countGranted(request);
     const grantId = request.status?.grant?.id;
     if (grantId) this.#byGrantId.set(grantId, key);
     const { podName, jobName } = request.spec.subject;
@@ -273,6 +287,29 @@ export class AccessRequestController {
     if (!keys) this.#bySubject.set(subject, (keys = new Set()));
     keys.add(key);
     this.queue.add(key);
+  }
+
+  /** Keeps #grantedBySubject equal to the cache: the request counts while it is cached and Granted. */
+  #countGranted(request: AccessRequest): void {
+    const { namespace, name, uid } = request.metadata;
+    const cached = this.caches.requests.get(namespace, name)?.metadata.uid === uid;
+    const subject =
+      cached && request.status?.phase === 'Granted'
+        ? `${namespace}/${request.status.subject?.serviceAccountName ?? ''}`
+        : undefined;
+    const counted = this.#grantedUnder.get(uid);
+    if (counted === subject) return;
+    if (counted !== undefined) {
+      const uids = this.#grantedBySubject.get(counted);
+      uids?.delete(uid);
+      if (uids?.size === 0) this.#grantedBySubject.delete(counted);
+      this.#grantedUnder.delete(uid);
+    }
+    if (subject === undefined) return;
+    let uids = this.#grantedBySubject.get(subject);
+    if (!uids) this.#grantedBySubject.set(subject, (uids = new Set()));
+    uids.add(uid);
+    this.#grantedUnder.set(uid, subject);
   }
 
   #enqueueSubject(kind: 'Pod' | 'Job', object: V1Pod | V1Job): void {

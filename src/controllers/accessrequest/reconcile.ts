@@ -82,6 +82,8 @@ export interface ReconcilerDeps {
   now: () => Date;
   /** Final requests are deleted this long after they ended; undefined keeps them. */
   retainForMs?: number;
+  /** UIDs of the requests Granted to this service account now, as the request cache has them. */
+  grantedRequests: (namespace: string, serviceAccountName: string) => ReadonlySet<string>;
 }
 
 export interface ReconcileResult {
@@ -194,14 +196,8 @@ export class AccessRequestReconciler {
   }
 
   #activeGrants(request: AccessRequest, serviceAccountName: string): number {
-    return this.#d.caches.requests
-      .list(request.metadata.namespace)
-      .filter(
-        (other) =>
-          other.metadata.uid !== request.metadata.uid &&
-          other.status?.phase === 'Granted' &&
-          other.status.subject?.serviceAccountName === serviceAccountName,
-      ).length;
+    const granted = this.#d.grantedRequests(request.metadata.namespace, serviceAccountName);
+    return granted.size - (granted.has(request.metadata.uid) ? 1 : 0);
   }
 
   #recordedPolicyState(request: AccessRequest): Observed['recordedPolicy'] {
@@ -764,26 +760,31 @@ export class AccessRequestReconciler {
     await this.#deleteManaged(namespace, name, undefined);
   }
 
+  /** Deletes the objects named for this request that another request of that name (or none) left. */
   async #deleteManaged(namespace: string, requestName: string, keepUid: string | undefined) {
     const { caches } = this.#d;
-    const lists: Record<GrantObjectKind, GrantObject[]> = {
-      RoleBinding: caches.roleBindings.list(namespace),
-      Role: caches.roles.list(namespace),
-      Secret: caches.secrets.list(namespace),
+    const names = grantObjectNames(requestName);
+    const named: Record<GrantObjectKind, GrantObject | undefined> = {
+      RoleBinding: caches.roleBindings.get(namespace, names.roleBindingName),
+      Role: caches.roles.get(namespace, names.roleName),
+      Secret: caches.secrets.get(namespace, names.secretName),
     };
     for (const kind of ['RoleBinding', 'Role', 'Secret'] as const) {
-      for (const object of lists[kind]) {
-        const objectLabels = object.metadata?.labels ?? {};
-        if (objectLabels[labels.request] !== requestName || objectLabels[labels.requestUid] === keepUid)
-          continue;
-        await this.#deleteGrantObject(kind, object);
-        this.#d.log.info('Deleted orphaned grant object', {
-          kind,
-          namespace,
-          name: object.metadata?.name,
-          grantId: objectLabels[labels.grantId],
-        });
-      }
+      const object = named[kind];
+      const objectLabels = object?.metadata?.labels ?? {};
+      if (
+        !object ||
+        objectLabels[labels.request] !== requestName ||
+        objectLabels[labels.requestUid] === keepUid
+      )
+        continue;
+      await this.#deleteGrantObject(kind, object);
+      this.#d.log.info('Deleted orphaned grant object', {
+        kind,
+        namespace,
+        name: object.metadata?.name,
+        grantId: objectLabels[labels.grantId],
+      });
     }
   }
 }
