@@ -2,7 +2,12 @@
 // and the HTTP surface.
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { AdmissionregistrationV1Api, AuthenticationV1Api, CoordinationV1Api } from '@kubernetes/client-node';
+import {
+  AdmissionregistrationV1Api,
+  AuthenticationV1Api,
+  CoordinationV1Api,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
 import { GROUP, plural } from './api/types.ts';
 import { Auditor } from './audit/audit.ts';
 import { loadConfig } from './config.ts';
@@ -13,7 +18,7 @@ import { opsRoutes } from './http/ops.ts';
 import { route } from './http/router.ts';
 import { close, listen } from './http/servers.ts';
 import { ApiDiscovery, waitUntilServed } from './k8s/discovery.ts';
-import { isAlreadyExists } from './k8s/errors.ts';
+import { ignoreNotFound, isAlreadyExists } from './k8s/errors.ts';
 import { EventRecorder } from './k8s/events.ts';
 import { GrantObjectStore } from './k8s/grant-store.ts';
 import { keySecretStore } from './k8s/key-secret.ts';
@@ -94,6 +99,14 @@ const controller = new AccessRequestController(
     log,
     now,
     retainForMs: config.retainForMs,
+    readLive: (kind, namespace, name) =>
+      ignoreNotFound<KubernetesObject>(
+        kind === 'Pod'
+          ? clients.core.readNamespacedPod({ namespace, name })
+          : kind === 'Job'
+            ? clients.batch.readNamespacedJob({ namespace, name })
+            : clients.core.readNamespacedServiceAccount({ namespace, name }),
+      ),
   },
   { concurrency: config.concurrency, resyncMs: config.resyncMs, events },
 );

@@ -16,7 +16,7 @@ import type { Logger } from '../../log.ts';
 import { SupervisedInformer } from '../../runtime/informer.ts';
 import { WorkQueue } from '../../runtime/workqueue.ts';
 import { policyKey, PolicyStatusReconciler } from '../accesspolicy/reconcile.ts';
-import { AccessRequestReconciler, type Caches, type ReconcilerDeps } from './reconcile.ts';
+import { AccessRequestReconciler, setsAnnotations, type Caches, type ReconcilerDeps } from './reconcile.ts';
 
 const keyOf = (namespace: string, name: string) => `${namespace}/${name}`;
 const NONE: ReadonlySet<string> = new Set();
@@ -32,6 +32,13 @@ function dropManagedFields(object: KubernetesObject): void {
   delete object.metadata.managedFields;
   if (object.metadata.annotations?.[LAST_APPLIED] !== undefined)
     delete object.metadata.annotations[LAST_APPLIED];
+}
+
+/** A request keeps only the managedFields entries that tell who set its annotations. */
+function keepAnnotationManagers(request: AccessRequest): void {
+  const managedFields = request.metadata.managedFields?.filter(setsAnnotations);
+  dropManagedFields(request);
+  if (managedFields?.length) request.metadata.managedFields = managedFields;
 }
 
 /** A grant Secret as the reconciler reads it: its grant id and expiry, never the token. */
@@ -119,14 +126,11 @@ export class AccessRequestController {
     const crdPath = (kind: keyof typeof plural) => `/apis/${GROUP}/${VERSION}/${plural[kind]}`;
 
     this.caches = {
-      // managedFields stay: the reconciler reads who set the renew and revoke annotations there.
       requests: inform<AccessRequest>(
         crdPath('AccessRequest'),
         custom('AccessRequest'),
         (r) => this.#onRequest(r),
-        {
-          strip: () => {},
-        },
+        { strip: keepAnnotationManagers },
       ),
       policies: inform<AnyAccessPolicy>(crdPath('AccessPolicy'), custom('AccessPolicy'), (p) => {
         this.policyQueue.add(policyKey(p));

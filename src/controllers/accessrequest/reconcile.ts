@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type {
+  KubernetesObject,
   V1Job,
+  V1ManagedFieldsEntry,
   V1Namespace,
   V1Pod,
   V1Role,
@@ -82,6 +84,12 @@ export interface ReconcilerDeps {
   now: () => Date;
   /** Final requests are deleted this long after they ended; undefined keeps them. */
   retainForMs?: number;
+  /** Reads an object from the API server, undefined when it does not exist. */
+  readLive: (
+    kind: 'Pod' | 'Job' | 'ServiceAccount',
+    namespace: string,
+    name: string,
+  ) => Promise<KubernetesObject | undefined>;
   /** UIDs of the requests Granted to this service account now, as the request cache has them. */
   grantedRequests: (namespace: string, serviceAccountName: string) => ReadonlySet<string>;
 }
@@ -96,6 +104,10 @@ class BeyondCeiling extends Error {}
 class CacheBehind extends Error {}
 
 const KINDS: GrantObjectKind[] = ['Secret', 'Role', 'RoleBinding'];
+
+/** A managedFields entry of a field manager that set annotations (renew, revoke): who asked. */
+export const setsAnnotations = (entry: V1ManagedFieldsEntry): boolean =>
+  JSON.stringify(entry.fieldsV1 ?? {}).includes('"f:annotations"');
 
 /** Reconciles one AccessRequest, by key "namespace/name", towards what plan() decides. */
 export class AccessRequestReconciler {
@@ -281,6 +293,8 @@ export class AccessRequestReconciler {
         });
         return {};
       case 'conclude':
+        if (next.reason === 'SubjectNotFound' && (await this.#subjectCacheBehind(request)))
+          return { requeueAfterMs: 200 };
         await this.#conclude(request, next.phase, next.reason, next.message);
         return {};
       case 'awaitApproval':
@@ -655,11 +669,29 @@ export class AccessRequestReconciler {
     return { requeueAfterMs: Date.parse(status.grant?.expiresAt ?? '') - now.getTime() };
   }
 
+  /**
+   * Whether the API server has the subject (or its service account) in a newer state than the
+   * cache: a pod created just before its request may not have reached the cache yet.
+   */
+  async #subjectCacheBehind(request: AccessRequest): Promise<boolean> {
+    const { namespace } = request.metadata;
+    const { podName, jobName } = request.spec.subject;
+    const kind = podName ? 'Pod' : 'Job';
+    const name = podName ?? jobName ?? '';
+    const cache = podName ? this.#d.caches.pods : this.#d.caches.jobs;
+    const live = await this.#d.readLive(kind, namespace, name);
+    if (live && live.metadata?.uid !== cache.get(namespace, name)?.metadata?.uid) return true;
+    const serviceAccountName =
+      (live as V1Pod | undefined)?.spec?.serviceAccountName ??
+      (live as V1Job | undefined)?.spec?.template?.spec?.serviceAccountName;
+    if (!live || !serviceAccountName || this.#d.caches.serviceAccounts.get(namespace, serviceAccountName))
+      return false;
+    return (await this.#d.readLive('ServiceAccount', namespace, serviceAccountName)) !== undefined;
+  }
+
   /** The field manager that last set the annotations: the best record of who asked, short of admission. */
   #annotationManager(request: AccessRequest): string | undefined {
-    const entry = request.metadata.managedFields
-      ?.filter((f) => JSON.stringify(f.fieldsV1 ?? {}).includes('"f:annotations"'))
-      .at(-1);
+    const entry = request.metadata.managedFields?.filter(setsAnnotations).at(-1);
     return entry?.manager;
   }
 
