@@ -47,6 +47,16 @@ export function makeClients(kc: KubeConfig): Clients {
   };
 }
 
+/** The custom-objects API coordinates of one AccessRequest. */
+const target = (namespace: string, name: string) => ({
+  group: GROUP,
+  version: VERSION,
+  plural: plural.AccessRequest,
+  namespace,
+  name,
+});
+const targetOf = (request: AccessRequest) => target(request.metadata.namespace, request.metadata.name);
+
 /** AccessRequest writes. Every write carries the resourceVersion it was computed from. */
 export class AccessRequestClient {
   readonly #custom: CustomObjectsApi;
@@ -56,24 +66,14 @@ export class AccessRequestClient {
   }
 
   async get(namespace: string, name: string): Promise<AccessRequest> {
-    return (await this.#custom.getNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      plural: plural.AccessRequest,
-      namespace,
-      name,
-    })) as AccessRequest;
+    return (await this.#custom.getNamespacedCustomObject(target(namespace, name))) as AccessRequest;
   }
 
   /** Merge-patches the status; fails with 409 Conflict when the object changed since resourceVersion. */
   async patchStatus(request: AccessRequest, status: AccessRequestStatus): Promise<AccessRequest> {
     return (await this.#custom.patchNamespacedCustomObjectStatus(
       {
-        group: GROUP,
-        version: VERSION,
-        plural: plural.AccessRequest,
-        namespace: request.metadata.namespace,
-        name: request.metadata.name,
+        ...targetOf(request),
         body: { metadata: { resourceVersion: request.metadata.resourceVersion }, status },
       },
       mergePatch,
@@ -83,11 +83,7 @@ export class AccessRequestClient {
   /** Deletes the request if it is still the one with this UID. */
   async delete(request: AccessRequest): Promise<void> {
     await this.#custom.deleteNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      plural: plural.AccessRequest,
-      namespace: request.metadata.namespace,
-      name: request.metadata.name,
+      ...targetOf(request),
       body: { preconditions: { uid: request.metadata.uid } },
     });
   }
@@ -102,11 +98,7 @@ export class AccessRequestClient {
     if (index < 0) return undefined;
     return (await this.#custom.patchNamespacedCustomObject(
       {
-        group: GROUP,
-        version: VERSION,
-        plural: plural.AccessRequest,
-        namespace: request.metadata.namespace,
-        name: request.metadata.name,
+        ...targetOf(request),
         body: [
           { op: 'test', path: `/metadata/finalizers/${index}`, value: finalizer },
           { op: 'remove', path: `/metadata/finalizers/${index}` },
@@ -120,11 +112,7 @@ export class AccessRequestClient {
   async setFinalizers(request: AccessRequest, finalizers: string[]): Promise<AccessRequest> {
     return (await this.#custom.patchNamespacedCustomObject(
       {
-        group: GROUP,
-        version: VERSION,
-        plural: plural.AccessRequest,
-        namespace: request.metadata.namespace,
-        name: request.metadata.name,
+        ...targetOf(request),
         body: { metadata: { resourceVersion: request.metadata.resourceVersion, finalizers } },
       },
       mergePatch,
