@@ -71,6 +71,8 @@ export class AccessRequestController {
   readonly #byGrantId = new Map<string, string>();
   /** "namespace/serviceAccount" → UIDs of its requests that are Granted (maxActivePerSubject). */
   readonly #grantedBySubject = new Map<string, Set<string>>();
+  /** Policy UID → the generation whose spec its live requests were last re-decided under. */
+  readonly #policyGenerations = new Map<string, number | undefined>();
   /** Request UID → the "namespace/serviceAccount" it is counted under in #grantedBySubject. */
   readonly #grantedUnder = new Map<string, string>();
 
@@ -132,17 +134,13 @@ export class AccessRequestController {
         (r) => this.#onRequest(r),
         { strip: keepAnnotationManagers },
       ),
-      policies: inform<AnyAccessPolicy>(crdPath('AccessPolicy'), custom('AccessPolicy'), (p) => {
-        this.policyQueue.add(policyKey(p));
-        this.#enqueueLive(p.metadata.namespace);
-      }),
+      policies: inform<AnyAccessPolicy>(crdPath('AccessPolicy'), custom('AccessPolicy'), (p) =>
+        this.#onPolicy(p),
+      ),
       clusterPolicies: inform<AnyAccessPolicy>(
         crdPath('ClusterAccessPolicy'),
         custom('ClusterAccessPolicy'),
-        (p) => {
-          this.policyQueue.add(policyKey(p));
-          this.#enqueueLive();
-        },
+        (p) => this.#onPolicy(p),
       ),
       pods: inform<V1Pod>(
         '/api/v1/pods',
@@ -291,6 +289,21 @@ export class AccessRequestController {
     if (!keys) this.#bySubject.set(subject, (keys = new Set()));
     keys.add(key);
     this.queue.add(key);
+  }
+
+  /**
+   * A policy's status goes to the policy queue; a new spec (or a policy gone) re-decides the live
+   * requests it may cover. Its own status writes do not: they change no decision.
+   */
+  #onPolicy(policy: AnyAccessPolicy): void {
+    this.policyQueue.add(policyKey(policy));
+    const { uid, generation } = policy.metadata;
+    const cache = policy.kind === 'AccessPolicy' ? this.caches.policies : this.caches.clusterPolicies;
+    const cached = cache.get(policy.metadata.namespace ?? '', policy.metadata.name)?.metadata.uid === uid;
+    if (cached && this.#policyGenerations.get(uid) === generation) return;
+    if (cached) this.#policyGenerations.set(uid, generation);
+    else this.#policyGenerations.delete(uid);
+    this.#enqueueLive(policy.kind === 'AccessPolicy' ? policy.metadata.namespace : undefined);
   }
 
   /** Keeps #grantedBySubject equal to the cache: the request counts while it is cached and Granted. */
