@@ -88,7 +88,7 @@ const controller = new AccessRequestController(
   clients,
   {
     requests: clients.accessRequests,
-    grantObjects: new GrantObjectStore(clients.core, clients.rbac),
+    grantObjectStore: new GrantObjectStore(clients.core, clients.rbac),
     signToken: (claims) => signGrantToken(keyManager.current().current(now()), { ...claims, issuer }),
     recordRevoked: (grantId, expiresAt) => revoked.add(grantId, expiresAt, now()),
     isNamespaced: discovery.isNamespaced,

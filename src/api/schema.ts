@@ -362,6 +362,15 @@ const accessRequestStatus: JSONSchema = object(
       by: string("The approver's user name.", { maxLength: 512 }),
       at: timestamp('When the approver decided.'),
       policy: string('The policy under which the approver was entitled, as Kind/name.', { maxLength: 320 }),
+      policyUID: string('The UID of that policy: the approval allows issuing under this policy only.', {
+        maxLength: 64,
+      }),
+      policyGeneration: {
+        type: 'integer',
+        format: 'int64',
+        description:
+          'The generation of that policy the approver saw: once the policy changes, issuing needs a new approval.',
+      },
     }),
     firstIssuedAt: timestamp('When the first grant of this request was issued.'),
     lifetimeEndsAt: timestamp("firstIssuedAt plus the policy's maxLifetime: no renewal reaches beyond it."),
@@ -372,6 +381,12 @@ const accessRequestStatus: JSONSchema = object(
       secretName: string('The grant Secret.', { maxLength: 253 }),
       roleName: string('The grant Role.', { maxLength: 253 }),
       roleBindingName: string('The grant RoleBinding.', { maxLength: 253 }),
+      secretUID: string(
+        "The UID of the grant Secret hourglass created: only the object with this UID is the grant's.",
+        { maxLength: 64 },
+      ),
+      roleUID: string('The UID of the grant Role hourglass created.', { maxLength: 64 }),
+      roleBindingUID: string('The UID of the grant RoleBinding hourglass created.', { maxLength: 64 }),
     }),
     renewals: {
       type: 'integer',
@@ -382,7 +397,7 @@ const accessRequestStatus: JSONSchema = object(
     lastRenewal: string('The hourglass.dev/renew annotation value last honoured.', { maxLength: 253 }),
     revocation: object('Why and when access ended.', {
       reason: string(
-        'Expired, PodDeleted, PodFinished, JobFinished, JobDeleted, RequestDeleted, PolicyChanged, ContextChanged, ServiceAccountChanged, Renewed or Manual.',
+        'Expired, PodDeleted, PodFinished, JobFinished, JobDeleted, RequestDeleted, PolicyChanged, ContextChanged, ServiceAccountChanged, NameConflict, Renewed or Manual.',
         { maxLength: 64 },
       ),
       at: timestamp('When access ended.'),

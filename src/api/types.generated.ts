@@ -220,6 +220,14 @@ export interface AccessRequestStatus {
      * The policy under which the approver was entitled, as Kind/name.
      */
     policy?: string;
+    /**
+     * The UID of that policy: the approval allows issuing under this policy only.
+     */
+    policyUID?: string;
+    /**
+     * The generation of that policy the approver saw: once the policy changes, issuing needs a new approval.
+     */
+    policyGeneration?: number;
   };
   /**
    * When the first grant of this request was issued.
@@ -257,6 +265,18 @@ export interface AccessRequestStatus {
      * The grant RoleBinding.
      */
     roleBindingName?: string;
+    /**
+     * The UID of the grant Secret hourglass created: only the object with this UID is the grant's.
+     */
+    secretUID?: string;
+    /**
+     * The UID of the grant Role hourglass created.
+     */
+    roleUID?: string;
+    /**
+     * The UID of the grant RoleBinding hourglass created.
+     */
+    roleBindingUID?: string;
   };
   /**
    * How many times the grant was renewed.
@@ -271,7 +291,7 @@ export interface AccessRequestStatus {
    */
   revocation?: {
     /**
-     * Expired, PodDeleted, PodFinished, JobFinished, JobDeleted, RequestDeleted, PolicyChanged, ContextChanged, ServiceAccountChanged, Renewed or Manual.
+     * Expired, PodDeleted, PodFinished, JobFinished, JobDeleted, RequestDeleted, PolicyChanged, ContextChanged, ServiceAccountChanged, NameConflict, Renewed or Manual.
      */
     reason?: string;
     /**

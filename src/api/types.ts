@@ -51,6 +51,7 @@ export type RevocationReason =
   | 'PolicyChanged'
   | 'ContextChanged'
   | 'ServiceAccountChanged'
+  | 'NameConflict'
   | 'Renewed'
   | 'Manual';
 

@@ -165,6 +165,13 @@ function guardStatus(review: AdmissionRequest, deps: AdmissionDeps): Verdict {
   const listed =
     approvers?.users?.includes(user) ||
     (review.userInfo.groups ?? []).some((g) => approvers?.groups?.includes(g));
+  // The approval binds to the policy the request awaits under, as it is now: another policy of
+  // that name (deleted and re-created) is not it.
+  if (policy && policy.metadata.uid !== oldStatus.policy?.uid) {
+    return refuse(
+      `${oldStatus.policy?.kind ?? 'the policy'}/${oldStatus.policy?.name ?? ''} was replaced since the request began to await approval; it awaits under the new one once hourglass has decided again`,
+    );
+  }
   if (!policy || !listed) {
     return refuse(
       `${user} is not an approver of ${oldStatus.policy?.kind ?? 'the policy'}/${oldStatus.policy?.name ?? ''}`,
@@ -187,7 +194,14 @@ function guardStatus(review: AdmissionRequest, deps: AdmissionDeps): Verdict {
       {
         op: 'add',
         path: '/status/approval',
-        value: { decision: decision.type, by: user, at, policy: `${policy.kind}/${policy.metadata.name}` },
+        value: {
+          decision: decision.type,
+          by: user,
+          at,
+          policy: `${policy.kind}/${policy.metadata.name}`,
+          policyUID: policy.metadata.uid,
+          policyGeneration: policy.metadata.generation ?? 1,
+        },
       },
     ],
   });

@@ -76,6 +76,9 @@ export function statusPolicy(
               'has(object.status.approval) && has(object.status.approval.by)',
               'object.status.approval.by == request.userInfo.username',
               `${added}.all(n, has(object.status.approval.decision) && object.status.approval.decision == n.type)`,
+              // The approval binds to the policy the request awaits under, never to one the approver names.
+              'has(object.status.approval.policyUID) && has(oldObject.status.policy) && has(oldObject.status.policy.uid)',
+              'object.status.approval.policyUID == oldObject.status.policy.uid',
             ].join(' &&\n'),
             message:
               'an approval must pass the hourglass admission webhook, which records the approver in status.approval',

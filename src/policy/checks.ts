@@ -20,6 +20,18 @@ export type PolicyCheck = (context: PolicyCheckContext) => string | undefined;
 
 const notSuspended: PolicyCheck = ({ policy }) => (policy.spec.suspend ? 'policy is suspended' : undefined);
 
+const approvalUsable: PolicyCheck = ({ input, policy, terms }) => {
+  const approved = input.approvedPolicy ?? 'any';
+  if (terms.approval !== 'Manual' || approved === 'any') return undefined;
+  if (approved === 'none') return 'it needs an approval, and this grant was issued without one';
+  if (approved.uid !== policy.metadata.uid)
+    return `it needs an approval of its own (the approval was given under ${approved.ref})`;
+  const generation = policy.metadata.generation ?? 1;
+  return approved.generation === undefined || approved.generation === generation
+    ? undefined
+    : `it changed since the approval (generation ${approved.generation}, now ${generation}): a new request needs a new approval`;
+};
+
 const serviceAccountIsSubject: PolicyCheck = ({ input, policy }) => {
   const { serviceAccounts } = policy.spec.subjects;
   const name = input.subject.serviceAccountName;
@@ -112,6 +124,7 @@ const conditionsHold: PolicyCheck = ({ input, policy }) => {
 export const POLICY_CHECKS: readonly PolicyCheck[] = [
   notSuspended,
   policyDurationsValid,
+  approvalUsable,
   serviceAccountIsSubject,
   subjectLabelsMatch,
   requesterAllowed,

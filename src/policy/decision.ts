@@ -40,6 +40,13 @@ export interface DecisionInput {
    */
   requesterPod?: { name: string; uid: string; ownerJobUid?: string };
   /**
+   * Which Manual policies may allow. 'any' (the default): any, and the request then awaits an
+   * approver. A policy's UID (and generation, when given): only that one, the policy an approver
+   * approved under; any other Manual policy would need an approval of its own. 'none': no Manual
+   * policy, for a grant issued without approval, which must never move onto one.
+   */
+  approvedPolicy?: 'any' | 'none' | ApprovedPolicy;
+  /**
    * Whether a request without spec.requester is refused by every policy's requesters: true unless
    * set. False lets such a request through the requesters check, for requests created while no
    * admission webhook records who asked (which also means anyone could have written
@@ -61,6 +68,13 @@ export interface CelContext {
   /** Who asked; spec.requester of the request when not given. */
   requester?: Requester;
   now: Date;
+}
+
+/** The policy an approver approved under: its ref for messages, UID and (optionally) generation. */
+export interface ApprovedPolicy {
+  ref: string;
+  uid: string;
+  generation?: number;
 }
 
 export type ApprovalMode = NonNullable<NonNullable<AccessPolicySpec['approval']>['mode']>;

@@ -16,13 +16,20 @@ import type { Logger } from '../../log.ts';
 import { SupervisedInformer } from '../../runtime/informer.ts';
 import { WorkQueue } from '../../runtime/workqueue.ts';
 import { policyKey, PolicyStatusReconciler } from '../accesspolicy/reconcile.ts';
-import { AccessRequestReconciler, setsAnnotations, type Caches, type ReconcilerDeps } from './reconcile.ts';
+import type { GrantObject, GrantObjectStore } from '../../k8s/grant-store.ts';
+import type { GrantTokenClaims } from '../../tokens/grant-token.ts';
+import type { Caches, WrittenCache } from './caches.ts';
+import { GrantObjectPort } from './grant-objects.ts';
+import { AccessRequestReconciler, setsAnnotations, type ReconcilerDeps } from './reconcile.ts';
 
 const keyOf = (namespace: string, name: string) => `${namespace}/${name}`;
 const NONE: ReadonlySet<string> = new Set();
 
-/** What the composition root gives the controller; it adds the caches and the indexes. */
-export type ControllerDeps = Omit<ReconcilerDeps, 'caches' | 'grantedRequests'>;
+/** What the composition root gives the controller; it adds the caches, the indexes and the grant-object port. */
+export type ControllerDeps = Omit<ReconcilerDeps, 'caches' | 'grantedRequests' | 'grantObjects'> & {
+  grantObjectStore: GrantObjectStore;
+  signToken: (claims: Omit<GrantTokenClaims, 'issuer'>) => Promise<string>;
+};
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
@@ -69,7 +76,7 @@ export class AccessRequestController {
   readonly #bySubject = new Map<string, Set<string>>();
   /** Grant id → key of the request that issued it; checked against the cache on every read. */
   readonly #byGrantId = new Map<string, string>();
-  /** "namespace/serviceAccount" → UIDs of its requests that are Granted (maxActivePerSubject). */
+  /** "namespace/serviceAccount" → UIDs of its requests that hold or are issuing a grant (maxActivePerSubject). */
   readonly #grantedBySubject = new Map<string, Set<string>>();
   /** Policy UID → the generation whose spec its live requests were last re-decided under. */
   readonly #policyGenerations = new Map<string, number | undefined>();
@@ -181,9 +188,17 @@ export class AccessRequestController {
         { labelSelector: managed },
       ),
     };
+    const { secrets, roles, roleBindings } = this.caches;
     this.#reconciler = new AccessRequestReconciler({
       ...deps,
       caches: this.caches,
+      grantObjects: new GrantObjectPort({
+        store: deps.grantObjectStore,
+        caches: { Secret: secrets, Role: roles, RoleBinding: roleBindings } as {
+          [K in 'Secret' | 'Role' | 'RoleBinding']: WrittenCache<GrantObject>;
+        },
+        signToken: deps.signToken,
+      }),
       grantedRequests: (namespace, serviceAccountName) =>
         this.#grantedBySubject.get(`${namespace}/${serviceAccountName}`) ?? NONE,
     });
@@ -257,7 +272,7 @@ export class AccessRequestController {
 
   /** What the policies would decide for this request now, in words (for dry-run warnings). */
   explain(request: AccessRequest): string[] {
-    const { decision } = this.#reconciler.observe(request);
+    const { decision } = this.#reconciler.observer.observe(request, this.#deps.now());
     return [
       decision.allowed
         ? `hourglass would allow this request: ${decision.message}`
@@ -306,14 +321,18 @@ export class AccessRequestController {
     this.#enqueueLive(policy.kind === 'AccessPolicy' ? policy.metadata.namespace : undefined);
   }
 
-  /** Keeps #grantedBySubject equal to the cache: the request counts while it is cached and Granted. */
+  /**
+   * Keeps #grantedBySubject equal to the cache: the request counts while it is cached and Granted,
+   * or has recorded the intent of an issuance and is not final.
+   */
   #countGranted(request: AccessRequest): void {
     const { namespace, name, uid } = request.metadata;
     const cached = this.caches.requests.get(namespace, name)?.metadata.uid === uid;
+    const phase = request.status?.phase;
+    const holding =
+      phase === 'Granted' || (Boolean(request.status?.grant?.id) && !TERMINAL_PHASES.has(phase ?? 'Pending'));
     const subject =
-      cached && request.status?.phase === 'Granted'
-        ? `${namespace}/${request.status.subject?.serviceAccountName ?? ''}`
-        : undefined;
+      cached && holding ? `${namespace}/${request.status?.subject?.serviceAccountName ?? ''}` : undefined;
     const counted = this.#grantedUnder.get(uid);
     if (counted === subject) return;
     if (counted !== undefined) {

@@ -11,7 +11,7 @@ import type { Workload } from './subject.ts';
 
 type Allowed = Extract<Decision, { allowed: true }>;
 
-/** The grant objects of this request that exist now (only objects labelled with its UID count). */
+/** The grant objects of this request that exist now: only those whose UID status records count. */
 export interface GrantObjects {
   secret?: { grantId?: string; expiresAt?: string };
   role?: { grantId?: string };
@@ -30,7 +30,7 @@ export interface Observed {
   /** The policy decision for this request as things are now. */
   decision: Decision;
   /** How the policy recorded in status has fared since: it decides PolicyChanged vs ContextChanged. */
-  recordedPolicy: 'unchanged' | 'changed' | 'gone';
+  recordedPolicy: 'unchanged' | 'changed' | 'suspended' | 'gone';
   /** How long a final request is kept for audit before it is deleted; undefined keeps it. */
   retainForMs?: number;
 }
@@ -57,6 +57,10 @@ export type Plan =
 const hasGrantObjects = (objects: GrantObjects) =>
   Boolean(objects.secret || objects.role || objects.roleBinding);
 
+/** Status records the intent of an issuance (its grant id) that has not completed. */
+export const issuing = (request: AccessRequest): boolean =>
+  request.status?.phase !== 'Granted' && Boolean(request.status?.grant?.id);
+
 /** Decides the one next step for a request from what is observed now. Pure. */
 export function plan(observed: Observed): Plan {
   const { request, grantObjects } = observed;
@@ -65,8 +69,7 @@ export function plan(observed: Observed): Plan {
   if (request.metadata.deletionTimestamp) {
     if (!request.metadata.finalizers?.includes(FINALIZER)) return { action: 'wait' };
     // A final request's revocation is on record already; an interrupted issuance's is not.
-    const live =
-      phase === 'Granted' || (!(phase && TERMINAL_PHASES.has(phase)) && hasGrantObjects(grantObjects));
+    const live = phase === 'Granted' || (!(phase && TERMINAL_PHASES.has(phase)) && issuing(request));
     return {
       action: 'finalize',
       ...(live
@@ -194,6 +197,12 @@ function revocationOf(observed: Observed): Revocation | undefined {
     return {
       reason: 'ServiceAccountChanged',
       message: `The service account "${status.subject?.serviceAccountName}" was deleted, recreated or changed.`,
+    };
+  }
+  if (observed.recordedPolicy === 'suspended') {
+    return {
+      reason: 'PolicyChanged',
+      message: `${status.policy?.kind}/${status.policy?.name}, which issued this grant, was suspended.`,
     };
   }
   if (!decision.allowed) {

@@ -7,6 +7,7 @@ import {
   condition,
   denied,
   EXPIRES_IN,
+  GRANT_ID,
   grantedRequest,
   HOUR,
   intactObjects,
@@ -57,9 +58,19 @@ describe('plan', () => {
         expected: { action: 'finalize', revocation: { reason: 'RequestDeleted' } },
       },
       {
-        name: 'finalizes with RequestDeleted when an interrupted issuance left grant objects behind',
-        given: observe(pendingRequest({ deletionTimestamp: at(-SECOND) }), { grantObjects: intactObjects() }),
+        name: 'finalizes with RequestDeleted when an interrupted issuance recorded its intent',
+        given: observe(
+          pendingRequest({
+            deletionTimestamp: at(-SECOND),
+            status: { grant: { id: GRANT_ID, issuedAt: iso(-SECOND), expiresAt: iso(EXPIRES_IN) } },
+          }),
+        ),
         expected: { action: 'finalize', revocation: { reason: 'RequestDeleted' } },
+      },
+      {
+        name: 'revokes with PolicyChanged when the policy that issued the grant was suspended',
+        given: observe(grantedRequest(), { recordedPolicy: 'suspended' }),
+        expected: { action: 'revoke', revocation: { reason: 'PolicyChanged' } },
       },
       {
         name: 'finalizes without a revocation when nothing was ever granted',
