@@ -281,6 +281,18 @@ describe('decide', () => {
       },
     ],
     [
+      'denies a requester a token for the empty segment a "*" glob ends in ("postgres://orders-db/")',
+      {
+        ...requesting({ token: { ...token, target: 'postgres://orders-db/' } }),
+        policies: [accessPolicy('orders', { allow: allowToken })],
+      },
+      {
+        allowed: false,
+        message:
+          'denied: AccessPolicy/orders: token target "postgres://orders-db/" matches no glob in allow.token.targets',
+      },
+    ],
+    [
       'denies when the service account already holds maxActivePerSubject grants',
       { activeGrants: 3, policies: [accessPolicy('batch-readers', { maxActivePerSubject: 3 })] },
       {
