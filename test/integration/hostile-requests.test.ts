@@ -13,6 +13,7 @@ import { useController } from '../support/controller.ts';
 import {
   annotateRequest,
   api,
+  canI,
   createPod,
   createPolicy,
   createServiceAccount,
@@ -122,6 +123,7 @@ describe('hostile requests', function () {
       'renewer',
       'shrinker',
       'awaiting',
+      'wildcard',
     ];
     for (const account of accounts) await createServiceAccount(ns, account);
     const pods: [string, string, Record<string, string>?][] = [
@@ -141,6 +143,7 @@ describe('hostile requests', function () {
       ['renew-pod', 'renewer'],
       ['shrink-pod', 'shrinker'],
       ['awaiting-pod', 'awaiting'],
+      ['wildcard-pod', 'wildcard'],
     ];
     for (const [pod, account, podLabels] of pods) await createPod(ns, pod, account, podLabels);
     const { PatchStrategy, setHeaderOptions } = await import('@kubernetes/client-node');
@@ -162,6 +165,11 @@ describe('hostile requests', function () {
         token: { audiences: ['orders-api'], actions: ['orders:read'], targets: ['postgres://orders-db/*'] },
       },
       maxTTL: '1h',
+    });
+    // Names "*" groups and resources literally, with a literal verb: it covers a rule asking for them.
+    await createPolicy(ns, 'wildcard-delete', {
+      subjects: { serviceAccounts: ['wildcard'] },
+      allow: { permissions: [rule(['*'], ['*'], ['delete'])] },
     });
     await createPolicy(ns, 'self-service', {
       subjects: { serviceAccounts: ['selfie'] },
@@ -622,6 +630,21 @@ describe('hostile requests', function () {
       refusal: /^Denied NeverGranted: .*"namespaces" is cluster-scoped/,
     },
     {
+      sentence:
+        'a namespace tenant cannot get delete on its own Namespace through a wildcard rule a policy allows literally',
+      attempt: async (name) => {
+        const outcome = await submit(
+          'admin',
+          name,
+          spec({ subject: { podName: 'wildcard-pod' }, permissions: [rule(['*'], ['*'], ['delete'])] }),
+        );
+        const deletes = await canI(namespace(), 'wildcard', 'delete', 'namespaces', namespace());
+        return `${outcome}; can-i delete namespace: ${deletes ? 'yes' : 'no'}`;
+      },
+      refusal:
+        /^Denied NeverGranted: permissions\[0\]: resource "\*" in group "\*" reaches the Namespace "hostile-[^"]+" itself .*; can-i delete namespace: no$/,
+    },
+    {
       sentence: "denies hourglass's signing-key Secret by name",
       attempt: (name) =>
         submit('admin', name, asking(rule([''], ['secrets'], ['get'], ['orders-db', SIGNING_KEYS]))),
@@ -666,9 +689,9 @@ describe('hostile requests', function () {
     },
     {
       sentence: 'denies the resource "*" where the policy allows it only by wildcard',
-      attempt: (name) => submit('admin', name, asking(rule([''], ['*'], ['get']))),
+      attempt: (name) => submit('admin', name, asking(rule(['apps'], ['*'], ['get']))),
       refusal:
-        /AccessPolicy\/wide: permissions\[0\]: verb "get" on "\*" is sensitive \(it asks for a wildcard\)/,
+        /AccessPolicy\/wide: permissions\[0\]: verb "get" on "\*" in group "apps" is sensitive \(it asks for a wildcard\)/,
     },
     {
       sentence: 'denies the apiGroup "*" where the policy allows it only by wildcard',
