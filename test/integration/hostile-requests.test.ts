@@ -711,6 +711,19 @@ describe('hostile requests', function () {
         /AccessPolicy\/wide: .*"pods\/portforward" is sensitive \(it reaches into running containers\)/,
     },
     {
+      sentence: "a policy author's wildcard does not give a tenant pods/ephemeralcontainers",
+      attempt: (name) =>
+        submit('admin', name, asking(rule([''], ['pods/ephemeralcontainers'], ['patch'], ['etl-pod']))),
+      refusal:
+        /AccessPolicy\/wide: .*verb "patch" on "pods\/ephemeralcontainers" named "etl-pod" is sensitive \(it reaches into running containers\)/,
+    },
+    {
+      sentence: "a policy author's wildcard does not let a tenant patch a pod's image",
+      attempt: (name) => submit('admin', name, asking(rule([''], ['pods'], ['patch'], ['etl-pod']))),
+      refusal:
+        /AccessPolicy\/wide: .*verb "patch" on "pods" named "etl-pod" is sensitive \(it changes what workloads run\)/,
+    },
+    {
       sentence: 'denies serviceaccounts/token where the policy allows it only by wildcard',
       attempt: (name) =>
         submit('admin', name, asking(rule([''], ['serviceaccounts/token'], ['create'], ['etl']))),
