@@ -124,6 +124,7 @@ describe('hostile requests', function () {
       'shrinker',
       'awaiting',
       'wildcard',
+      'jobber',
     ];
     for (const account of accounts) await createServiceAccount(ns, account);
     const pods: [string, string, Record<string, string>?][] = [
@@ -171,6 +172,10 @@ describe('hostile requests', function () {
       subjects: { serviceAccounts: ['wildcard'] },
       allow: { permissions: [rule(['*'], ['*'], ['delete'])] },
     });
+    await createPolicy(ns, 'job-self', {
+      subjects: { serviceAccounts: ['jobber'] },
+      requesters: { self: true },
+    });
     await createPolicy(ns, 'self-service', {
       subjects: { serviceAccounts: ['selfie'] },
       requesters: { self: true },
@@ -213,7 +218,7 @@ describe('hostile requests', function () {
 
     await grantRole(ns, 'requesters', requestRules, {
       users: ['mallory', 'alice', 'bob', 'carol'],
-      serviceAccounts: ['selfie', 'stranger', 'awaiting'],
+      serviceAccounts: ['selfie', 'stranger', 'awaiting', 'jobber'],
     });
     await grantRole(
       ns,
@@ -248,6 +253,41 @@ describe('hostile requests', function () {
           name: outside,
         },
         subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: clusterPolicyAuthor }],
+      },
+    });
+
+    // A suspended Job (its controller creates no pod) and a pod of its service account that lists
+    // the Job among its owners without being its pod: no controller: true, no Job labels.
+    const job = await api().batch.createNamespacedJob({
+      namespace: ns,
+      body: {
+        metadata: { name: 'nightly' },
+        spec: {
+          suspend: true,
+          template: {
+            spec: {
+              serviceAccountName: 'jobber',
+              restartPolicy: 'Never',
+              containers: [{ name: 'main', image: 'busybox' }],
+            },
+          },
+        },
+      },
+    });
+    await api().core.createNamespacedPod({
+      namespace: ns,
+      body: {
+        metadata: {
+          name: 'job-hanger-on',
+          ownerReferences: [
+            { apiVersion: 'batch/v1', kind: 'Job', name: 'nightly', uid: job.metadata!.uid! },
+          ],
+        },
+        spec: {
+          serviceAccountName: 'jobber',
+          nodeName: 'kwok-node-0',
+          containers: [{ name: 'main', image: 'busybox' }],
+        },
       },
     });
 
@@ -579,6 +619,18 @@ describe('hostile requests', function () {
         ),
       refusal:
         /AccessPolicy\/self-service: .*requesters\.self needs a token of service account "selfie" bound to the subject pod "self-a"/,
+    },
+    {
+      sentence:
+        "a pod of the Job's service account that merely lists the Job among its owners cannot ask for the Job under requesters.self",
+      attempt: async (name) =>
+        submit(
+          { token: await podBoundToken(namespace(), 'jobber', 'job-hanger-on') },
+          name,
+          spec({ subject: { jobName: 'nightly' } }),
+        ),
+      refusal:
+        /^Denied NoPolicyAllows: .*AccessPolicy\/job-self: requester "system:serviceaccount:hostile-[^"]+:jobber" \(pod job-hanger-on\) is not allowed: requesters\.self needs a token bound to a pod of the subject Job "nightly": pod "job-hanger-on" is not controlled by the Job/,
     },
 
     // Never granted, whatever a policy says.

@@ -27,7 +27,7 @@ import type { AccessRequestClient } from '../../k8s/resources.ts';
 import type { Logger } from '../../log.ts';
 import type { Metrics } from '../../metrics.ts';
 import { decide, type Decision } from '../../policy/decide.ts';
-import { boundPod } from '../../policy/requesters.ts';
+import { boundPod, requesterPodOf } from '../../policy/requesters.ts';
 import type { GrantTokenClaims } from '../../tokens/grant-token.ts';
 import { setCondition } from '../conditions.ts';
 import {
@@ -198,13 +198,11 @@ export class AccessRequestReconciler {
     });
   }
 
-  /** The pod a pod-bound requester token names, as the pod cache has it (with its Job, if any). */
+  /** The pod a pod-bound requester token names, as the pod cache has it. */
   #requesterPod(request: AccessRequest) {
     const bound = boundPod(request.spec.requester);
     const pod = bound && this.#d.caches.pods.get(request.metadata.namespace, bound.name);
-    if (!pod?.metadata?.uid) return undefined;
-    const job = pod.metadata.ownerReferences?.find((o) => o.kind === 'Job' && o.apiVersion === 'batch/v1');
-    return { name: pod.metadata.name ?? '', uid: pod.metadata.uid, ...(job ? { ownerJobUid: job.uid } : {}) };
+    return pod ? requesterPodOf(pod) : undefined;
   }
 
   #activeGrants(request: AccessRequest, serviceAccountName: string): number {
