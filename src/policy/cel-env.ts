@@ -18,10 +18,12 @@ export type Expr = ReturnType<typeof parse>['expr'];
 type Comprehension = Extract<Expr['exprKind'], { case: 'comprehensionExpr' }>['value'];
 
 /**
- * The cost units the conditions of one policy may spend together in one evaluation, in the
- * spirit of Kubernetes' CEL cost limit: an evaluation that goes over it stops and is an error, so
- * a deny. One unit is roughly one node evaluated, one loop iteration, or ten characters or list
- * entries handed to a function; at the limit an evaluation runs for about a tenth of a second.
+ * The cost units the conditions of every policy one decision tries may spend together, in the
+ * spirit of Kubernetes' CEL cost limit: an evaluation that goes over it stops and is an error, so a
+ * deny, and the conditions of the policies after it are not evaluated and deny too. One budget per
+ * decision, not per policy, so that writing many policies does not multiply the work of a decision.
+ * One unit is roughly one node evaluated, one loop iteration, or ten characters or list entries
+ * handed to a function; spending the whole budget takes about a tenth of a second.
  */
 export const COST_LIMIT = 250_000;
 
@@ -31,7 +33,7 @@ const ELEMENTS_PER_UNIT = 10;
 // tried against each text character by the (linear-time) RE2 automaton.
 const PATTERN_CHARACTERS_PER_UNIT = 4;
 
-/** Cost units spent by an evaluation, and how many it may spend. */
+/** Cost units spent by the evaluations of one decision, and how many they may spend. */
 export interface CostMeter {
   spent: number;
   readonly limit: number;
@@ -60,12 +62,17 @@ export function exceeded(meter: CostMeter): boolean {
   return meter.spent > meter.limit;
 }
 
+/** Why an evaluation was stopped, or not started, once the meter is over its limit. */
+export function budgetSpentMessage(meter: CostMeter): string {
+  return `the decision's CEL budget of ${meter.limit} cost units is spent`;
+}
+
 /** Charges cost units to the evaluation in progress; throws once it is over its limit. */
 export function charge(units: number): void {
   if (activeMeter === undefined) return;
   activeMeter.spent += units;
   if (activeMeter.spent > activeMeter.limit) {
-    throw new Error(`cost limit of ${activeMeter.limit} exceeded`);
+    throw new Error(budgetSpentMessage(activeMeter));
   }
 }
 

@@ -2,6 +2,7 @@ import { celType, isCelError, parse, plan, type CelInput, type CelResult } from 
 import type { AccessPolicySpec, AccessRequestSpec, AnyAccessPolicy } from '../api/types.ts';
 import { checkCondition } from './cel-check.ts';
 import {
+  budgetSpentMessage,
   CEL_ENV,
   charge,
   COST_LIMIT,
@@ -51,9 +52,15 @@ export interface CelVariables {
 
 export type Requester = NonNullable<AccessRequestSpec['requester']>;
 
-export interface EvaluationOptions {
-  /** Cost units the conditions may spend together; COST_LIMIT unless set. */
-  costLimit?: number;
+/**
+ * The cost units left to one decision's conditions, shared by every policy it tries: a new one
+ * per decision, never per policy.
+ */
+export type CelBudget = CostMeter;
+
+/** A fresh budget for one decision: COST_LIMIT units unless told. */
+export function newCelBudget(limit: number = COST_LIMIT): CelBudget {
+  return { spent: 0, limit };
 }
 
 // As the CRD: spec.conditions[].expression has maxLength 4096.
@@ -111,28 +118,34 @@ function compileCondition(expression: string): Pick<CompiledCondition, 'baseCost
 /**
  * Evaluates compiled conditions in order: undefined when all hold, else why the first one does
  * not, for the denial message. A condition that is false fails with its message; one that
- * errs, returns something other than a bool or goes over the cost limit fails as not evaluated.
- * The conditions share one cost limit, so that one decision's work is bounded.
+ * errs, returns something other than a bool or goes over the budget fails as not evaluated.
+ * The conditions charge the budget they are given, which the caller shares across the policies of
+ * one decision; once it is spent, no condition runs and the first fails as not evaluated.
  */
 export function evaluateConditions(
   program: CompiledConditions,
   variables: CelVariables,
-  options: EvaluationOptions = {},
+  budget: CelBudget = newCelBudget(),
 ): string | undefined {
   const [first] = program.conditions;
   if (first === undefined) return undefined;
+  if (spent(budget)) return notEvaluated(first, budgetSpentMessage(budget));
   let bindings: Record<string, CelInput>;
   try {
     bindings = bindingsOf(variables);
   } catch (error) {
     return notEvaluated(first, errorMessage(error));
   }
-  const meter: CostMeter = { spent: 0, limit: options.costLimit ?? COST_LIMIT };
   for (const condition of program.conditions) {
-    const failure = evaluateCondition(condition, bindings, meter);
+    const failure = evaluateCondition(condition, bindings, budget);
     if (failure !== undefined) return failure;
   }
   return undefined;
+}
+
+// Spent to the last unit, not only over: any evaluation would be charged at least its node count.
+function spent(budget: CelBudget): boolean {
+  return budget.spent >= budget.limit;
 }
 
 function evaluateCondition(
@@ -149,7 +162,7 @@ function evaluateCondition(
   } catch (error) {
     return notEvaluated(condition, errorMessage(error));
   }
-  if (exceeded(meter)) return notEvaluated(condition, `cost limit of ${meter.limit} exceeded`);
+  if (exceeded(meter)) return notEvaluated(condition, budgetSpentMessage(meter));
   if (isCelError(result)) return notEvaluated(condition, result.message);
   if (typeof result !== 'boolean') {
     return notEvaluated(condition, `the expression returned ${celType(result).name}, not bool`);

@@ -1,6 +1,6 @@
 import type { AnyAccessPolicy } from '../api/types.ts';
 import { describeAccess } from './access.ts';
-import { evaluateConditions, policyConditions, type CelVariables } from './cel.ts';
+import { evaluateConditions, policyConditions, type CelBudget, type CelVariables } from './cel.ts';
 import type { DecisionInput } from './decision.ts';
 import { parseDuration } from './duration.ts';
 import { requesterRefusal } from './requesters.ts';
@@ -13,6 +13,8 @@ export interface PolicyCheckContext {
   input: DecisionInput;
   policy: AnyAccessPolicy;
   terms: PolicyTerms;
+  /** What CEL may still spend in this decision: one budget for every policy the decision tries. */
+  celBudget: CelBudget;
 }
 
 /** One condition a policy puts on a request: undefined when it holds, else why not, for the denial message. */
@@ -105,7 +107,7 @@ const activeGrantsBelowLimit: PolicyCheck = ({ input, terms }) =>
     : `service account "${input.subject.serviceAccountName}" already holds ${input.activeGrants} active grants (maxActivePerSubject ${terms.maxActivePerSubject})`;
 
 // Last, as the only costly check: CEL runs only for a request every other check allows.
-const conditionsHold: PolicyCheck = ({ input, policy }) => {
+const conditionsHold: PolicyCheck = ({ input, policy, celBudget }) => {
   const [first] = policy.spec.conditions ?? [];
   if (first === undefined) return undefined;
   const compiled = policyConditions(policy);
@@ -117,7 +119,7 @@ const conditionsHold: PolicyCheck = ({ input, policy }) => {
   if (variables === undefined) {
     return `condition "${first.name}" could not be evaluated: the decision was given no CEL context`;
   }
-  return evaluateConditions(compiled.program, variables);
+  return evaluateConditions(compiled.program, variables, celBudget);
 };
 
 /** In the order they run: a denial reports the first that fails. */

@@ -1,4 +1,5 @@
 import type { AnyAccessPolicy } from '../api/types.ts';
+import { newCelBudget } from './cel.ts';
 import { firstFailure } from './checks.ts';
 import type { Decision, DecisionInput } from './decision.ts';
 import { parseDuration } from './duration.ts';
@@ -20,7 +21,8 @@ export type {
  * Decides a request against the policies, denying by default. Never-granted access is refused
  * before any policy is read. Then the policies that apply to the request's namespace are tried
  * in order, AccessPolicies before ClusterAccessPolicies and each by name; the first that allows
- * the request wins. A denial names every policy tried and its first failing check.
+ * the request wins. A denial names every policy tried and its first failing check. The CEL
+ * conditions of all the policies tried share one cost budget.
  */
 export function decide(input: DecisionInput): Decision {
   const refusal = neverGranted(input);
@@ -31,9 +33,10 @@ export function decide(input: DecisionInput): Decision {
     .filter((policy) => appliesToNamespace(policy, namespace, input.namespaceLabels))
     .sort(inEvaluationOrder);
   const failures: string[] = [];
+  const celBudget = newCelBudget();
   for (const policy of applicable) {
     const terms = policyTerms(policy.spec);
-    const failure = firstFailure({ input, policy, terms });
+    const failure = firstFailure({ input, policy, terms, celBudget });
     if (failure === undefined) {
       return {
         allowed: true,

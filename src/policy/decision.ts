@@ -34,11 +34,10 @@ export interface DecisionInput {
   subjectUid?: string;
   /**
    * The pod the requester's token is bound to (spec.requester's pod-name extra, see boundPod), as
-   * the pod cache has it, and the UID of the Job that controls it, if any. Needed for
-   * requesters.self of a Job subject only; when absent, or another pod than the token names, self
-   * matches nothing.
+   * the pod cache has it (see requesterPodOf). Needed for requesters.self of a Job subject only;
+   * when absent, or another pod than the token names, self matches nothing.
    */
-  requesterPod?: { name: string; uid: string; ownerJobUid?: string };
+  requesterPod?: RequesterPod;
   /**
    * Which Manual policies may allow. 'any' (the default): any, and the request then awaits an
    * approver. A policy's UID (and generation, when given): only that one, the policy an approver
@@ -53,6 +52,17 @@ export interface DecisionInput {
    * spec.requester). A request with spec.requester is checked either way.
    */
   requireRequester?: boolean;
+}
+
+/** What requesters.self reads of the pod a requester's token is bound to. */
+export interface RequesterPod {
+  name: string;
+  uid: string;
+  /** The service account the pod runs as. */
+  serviceAccountName: string;
+  /** The owner reference marked `controller: true`, if any: the object that created and manages the pod. */
+  controller?: { apiVersion: string; kind: string; name: string; uid: string };
+  labels: Readonly<Record<string, string>>;
 }
 
 /** The objects CEL conditions see as `subject` and `requester`, as JSON, and the time they see as `now`. */

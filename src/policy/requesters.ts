@@ -1,6 +1,7 @@
+import type { V1Pod } from '@kubernetes/client-node';
 import type { AccessPolicySpec } from '../api/types.ts';
 import type { Requester } from './cel.ts';
-import type { DecisionInput } from './decision.ts';
+import type { DecisionInput, RequesterPod } from './decision.ts';
 
 // Who may ask for access on a subject's behalf (spec.requesters of a policy).
 //
@@ -16,6 +17,10 @@ export const POD_NAME_EXTRA = 'authentication.kubernetes.io/pod-name';
 /** The user extra the API server gives a pod-bound service-account token: the pod's UID. */
 export const POD_UID_EXTRA = 'authentication.kubernetes.io/pod-uid';
 
+/** The labels the Job controller puts on the pods it creates: the Job's UID, and its name. */
+export const JOB_CONTROLLER_UID_LABELS = ['batch.kubernetes.io/controller-uid', 'controller-uid'] as const;
+export const JOB_NAME_LABELS = ['batch.kubernetes.io/job-name', 'job-name'] as const;
+
 const SERVICE_ACCOUNT_PREFIX = 'system:serviceaccount:';
 // Enough values to recognise a policy in a denial, few enough to keep the message readable.
 const LISTED_VALUES = 3;
@@ -30,6 +35,33 @@ export function boundPod(requester: Requester | undefined): { name: string; uid:
   return name !== undefined && uid !== undefined ? { name, uid } : undefined;
 }
 
+/**
+ * What requesters.self reads of a pod, from the pod as the API server has it: its identity, the
+ * service account it runs as, its controller and its labels. Undefined for a pod without a name or
+ * UID. The controller fills DecisionInput.requesterPod with it.
+ */
+export function requesterPodOf(pod: V1Pod): RequesterPod | undefined {
+  const { name, uid, ownerReferences = [], labels = {} } = pod.metadata ?? {};
+  if (!name || !uid) return undefined;
+  const controller = ownerReferences.find((owner) => owner.controller === true);
+  return {
+    name,
+    uid,
+    serviceAccountName: pod.spec?.serviceAccountName ?? '',
+    ...(controller
+      ? {
+          controller: {
+            apiVersion: controller.apiVersion,
+            kind: controller.kind,
+            name: controller.name,
+            uid: controller.uid,
+          },
+        }
+      : {}),
+    labels,
+  };
+}
+
 /** The user name of a service account's tokens: "system:serviceaccount:<namespace>:<name>". */
 export function serviceAccountUsername(namespace: string, name: string): string {
   return `${SERVICE_ACCOUNT_PREFIX}${namespace}:${name}`;
@@ -37,8 +69,8 @@ export function serviceAccountUsername(namespace: string, name: string): string 
 
 /**
  * Why the request's requester may not ask under these requesters, or undefined when it may. It may
- * when it matches one rule: `self` (a token bound to the subject pod, or to a pod of the subject
- * Job), a user, a group or a service account the policy lists. Empty requesters allow nobody.
+ * when it matches one rule: `self` (a token bound to the subject pod, or to a pod the Job
+ * controller created for the subject Job), a user, a group or a service account the policy lists. Empty requesters allow nobody.
  */
 export function requesterRefusal(
   input: DecisionInput,
@@ -78,9 +110,9 @@ export function requesterRefusal(
 }
 
 // A pod-bound token of the subject's service account, bound to the subject pod (its UID, not just
-// its name: a pod recreated under the same name is another workload) or to a pod the subject Job
-// owns. A plain token of the same service account is not enough: any workload of that service
-// account could hold one.
+// its name: a pod recreated under the same name is another workload) or to a pod the Job controller
+// created for the subject Job. A plain token of the same service account is not enough: any
+// workload of that service account could hold one.
 function selfRefusal(input: DecisionInput, requester: Requester): string | undefined {
   const { podName, jobName } = input.request.spec.subject;
   const wanted =
@@ -110,7 +142,56 @@ function selfRefusal(input: DecisionInput, requester: Requester): string | undef
   if (known === undefined || known.name !== pod.name || known.uid !== pod.uid) {
     return `${needs}, and pod "${pod.name}" (UID ${pod.uid}) is not known`;
   }
-  return known.ownerJobUid === subjectUid ? undefined : needs;
+  const notCreated = notCreatedByJobController(
+    known,
+    { name: jobName ?? '', uid: subjectUid },
+    serviceAccountName,
+  );
+  return notCreated === undefined ? undefined : `${needs}: pod "${known.name}" ${notCreated}`;
+}
+
+/**
+ * Why a pod is not one the Job controller created for this Job, or undefined when it is: the Job
+ * is its controller (an owner reference with `controller: true` and the Job's UID), it carries
+ * the labels the Job controller sets (the Job's UID under every controller-uid label present, at
+ * least one; its name under every job-name label present, at least one), and it runs as the Job's
+ * service account. A pod that merely lists the Job among its owners is not enough: anyone who can
+ * create pods can add such a reference, and another controller's pod can carry one.
+ */
+export function notCreatedByJobController(
+  pod: RequesterPod,
+  job: { name: string; uid: string },
+  serviceAccountName: string,
+): string | undefined {
+  const { controller } = pod;
+  if (
+    controller === undefined ||
+    controller.apiVersion !== 'batch/v1' ||
+    controller.kind !== 'Job' ||
+    controller.uid !== job.uid
+  ) {
+    return `is not controlled by the Job (UID ${job.uid}): no owner reference to it with controller: true`;
+  }
+  const uidLabel = mismatchedLabel(pod.labels, JOB_CONTROLLER_UID_LABELS, job.uid);
+  if (uidLabel !== undefined) return `does not carry the Job controller's label ${uidLabel}`;
+  const nameLabel = mismatchedLabel(pod.labels, JOB_NAME_LABELS, job.name);
+  if (nameLabel !== undefined) return `does not carry the Job controller's label ${nameLabel}`;
+  if (pod.serviceAccountName !== serviceAccountName) {
+    return `runs as service account "${pod.serviceAccountName}", not the Job's "${serviceAccountName}"`;
+  }
+  return undefined;
+}
+
+// The first of these labels that differs from the value, or the first of them when none is set.
+function mismatchedLabel(
+  labels: Readonly<Record<string, string>>,
+  keys: readonly string[],
+  value: string,
+): string | undefined {
+  const present = keys.filter((key) => labels[key] !== undefined);
+  if (present.length === 0) return `${keys[0]}=${value}`;
+  const wrong = present.find((key) => labels[key] !== value);
+  return wrong === undefined ? undefined : `${wrong}=${value}`;
 }
 
 function describeRequester(requester: Requester): string {

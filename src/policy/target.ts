@@ -1,6 +1,10 @@
+// The verifier (src/verifier, shipped to backends) imports this file: it must stay free of imports,
+// so that the verifier shares the policy engine's target rule without pulling in controller code.
+
 /**
- * Whether a target glob matches a literal target. "*" matches any run of characters, the empty
- * one included, inside one "/"-separated segment and never crosses "/"; everything else is literal.
+ * Whether a target glob matches a literal target. "*" matches one or more characters inside one
+ * "/"-separated segment and never crosses "/", so it never matches an empty segment:
+ * "postgres://orders-db/*" does not cover "postgres://orders-db/". Everything else is literal.
  */
 export function matchesTarget(glob: string, target: string): boolean {
   const globSegments = glob.split('/');
@@ -16,20 +20,21 @@ export function coversActions(allowed: readonly string[], requested: readonly st
   return allowed.includes('*') || requested.every((action) => allowed.includes(action));
 }
 
-// Placing each literal piece between two stars at its leftmost possible position never loses a
-// match, so one left-to-right pass decides without backtracking.
+// Each "*" takes at least one character. Placing each literal piece between two stars at its
+// leftmost possible position (one character past the previous piece) never loses a match, so one
+// left-to-right pass decides without backtracking.
 function matchesSegment(pattern: string, text: string): boolean {
   const pieces = pattern.split('*');
   if (pieces.length === 1) return pattern === text;
   const first = pieces[0] ?? '';
   const last = pieces[pieces.length - 1] ?? '';
-  const end = text.length - last.length;
-  if (end < first.length || !text.startsWith(first) || !text.endsWith(last)) return false;
+  const lastStart = text.length - last.length;
+  if (!text.startsWith(first) || !text.endsWith(last)) return false;
   let position = first.length;
   for (const piece of pieces.slice(1, -1)) {
-    const found = text.indexOf(piece, position);
-    if (found === -1 || found + piece.length > end) return false;
+    const found = text.indexOf(piece, position + 1);
+    if (found === -1) return false;
     position = found + piece.length;
   }
-  return true;
+  return lastStart >= position + 1;
 }

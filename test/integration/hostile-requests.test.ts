@@ -13,6 +13,7 @@ import { useController } from '../support/controller.ts';
 import {
   annotateRequest,
   api,
+  canI,
   createPod,
   createPolicy,
   createServiceAccount,
@@ -122,6 +123,8 @@ describe('hostile requests', function () {
       'renewer',
       'shrinker',
       'awaiting',
+      'wildcard',
+      'jobber',
     ];
     for (const account of accounts) await createServiceAccount(ns, account);
     const pods: [string, string, Record<string, string>?][] = [
@@ -141,6 +144,7 @@ describe('hostile requests', function () {
       ['renew-pod', 'renewer'],
       ['shrink-pod', 'shrinker'],
       ['awaiting-pod', 'awaiting'],
+      ['wildcard-pod', 'wildcard'],
     ];
     for (const [pod, account, podLabels] of pods) await createPod(ns, pod, account, podLabels);
     const { PatchStrategy, setHeaderOptions } = await import('@kubernetes/client-node');
@@ -162,6 +166,15 @@ describe('hostile requests', function () {
         token: { audiences: ['orders-api'], actions: ['orders:read'], targets: ['postgres://orders-db/*'] },
       },
       maxTTL: '1h',
+    });
+    // Names "*" groups and resources literally, with a literal verb: it covers a rule asking for them.
+    await createPolicy(ns, 'wildcard-delete', {
+      subjects: { serviceAccounts: ['wildcard'] },
+      allow: { permissions: [rule(['*'], ['*'], ['delete'])] },
+    });
+    await createPolicy(ns, 'job-self', {
+      subjects: { serviceAccounts: ['jobber'] },
+      requesters: { self: true },
     });
     await createPolicy(ns, 'self-service', {
       subjects: { serviceAccounts: ['selfie'] },
@@ -205,7 +218,7 @@ describe('hostile requests', function () {
 
     await grantRole(ns, 'requesters', requestRules, {
       users: ['mallory', 'alice', 'bob', 'carol'],
-      serviceAccounts: ['selfie', 'stranger', 'awaiting'],
+      serviceAccounts: ['selfie', 'stranger', 'awaiting', 'jobber'],
     });
     await grantRole(
       ns,
@@ -240,6 +253,41 @@ describe('hostile requests', function () {
           name: outside,
         },
         subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: clusterPolicyAuthor }],
+      },
+    });
+
+    // A suspended Job (its controller creates no pod) and a pod of its service account that lists
+    // the Job among its owners without being its pod: no controller: true, no Job labels.
+    const job = await api().batch.createNamespacedJob({
+      namespace: ns,
+      body: {
+        metadata: { name: 'nightly' },
+        spec: {
+          suspend: true,
+          template: {
+            spec: {
+              serviceAccountName: 'jobber',
+              restartPolicy: 'Never',
+              containers: [{ name: 'main', image: 'busybox' }],
+            },
+          },
+        },
+      },
+    });
+    await api().core.createNamespacedPod({
+      namespace: ns,
+      body: {
+        metadata: {
+          name: 'job-hanger-on',
+          ownerReferences: [
+            { apiVersion: 'batch/v1', kind: 'Job', name: 'nightly', uid: job.metadata!.uid! },
+          ],
+        },
+        spec: {
+          serviceAccountName: 'jobber',
+          nodeName: 'kwok-node-0',
+          containers: [{ name: 'main', image: 'busybox' }],
+        },
       },
     });
 
@@ -572,6 +620,18 @@ describe('hostile requests', function () {
       refusal:
         /AccessPolicy\/self-service: .*requesters\.self needs a token of service account "selfie" bound to the subject pod "self-a"/,
     },
+    {
+      sentence:
+        "a pod of the Job's service account that merely lists the Job among its owners cannot ask for the Job under requesters.self",
+      attempt: async (name) =>
+        submit(
+          { token: await podBoundToken(namespace(), 'jobber', 'job-hanger-on') },
+          name,
+          spec({ subject: { jobName: 'nightly' } }),
+        ),
+      refusal:
+        /^Denied NoPolicyAllows: .*AccessPolicy\/job-self: requester "system:serviceaccount:hostile-[^"]+:jobber" \(pod job-hanger-on\) is not allowed: requesters\.self needs a token bound to a pod of the subject Job "nightly": pod "job-hanger-on" is not controlled by the Job/,
+    },
 
     // Never granted, whatever a policy says.
     {
@@ -622,6 +682,21 @@ describe('hostile requests', function () {
       refusal: /^Denied NeverGranted: .*"namespaces" is cluster-scoped/,
     },
     {
+      sentence:
+        'a namespace tenant cannot get delete on its own Namespace through a wildcard rule a policy allows literally',
+      attempt: async (name) => {
+        const outcome = await submit(
+          'admin',
+          name,
+          spec({ subject: { podName: 'wildcard-pod' }, permissions: [rule(['*'], ['*'], ['delete'])] }),
+        );
+        const deletes = await canI(namespace(), 'wildcard', 'delete', 'namespaces', namespace());
+        return `${outcome}; can-i delete namespace: ${deletes ? 'yes' : 'no'}`;
+      },
+      refusal:
+        /^Denied NeverGranted: permissions\[0\]: resource "\*" in group "\*" reaches the Namespace "hostile-[^"]+" itself .*; can-i delete namespace: no$/,
+    },
+    {
       sentence: "denies hourglass's signing-key Secret by name",
       attempt: (name) =>
         submit('admin', name, asking(rule([''], ['secrets'], ['get'], ['orders-db', SIGNING_KEYS]))),
@@ -666,9 +741,9 @@ describe('hostile requests', function () {
     },
     {
       sentence: 'denies the resource "*" where the policy allows it only by wildcard',
-      attempt: (name) => submit('admin', name, asking(rule([''], ['*'], ['get']))),
+      attempt: (name) => submit('admin', name, asking(rule(['apps'], ['*'], ['get']))),
       refusal:
-        /AccessPolicy\/wide: permissions\[0\]: verb "get" on "\*" is sensitive \(it asks for a wildcard\)/,
+        /AccessPolicy\/wide: permissions\[0\]: verb "get" on "\*" in group "apps" is sensitive \(it asks for a wildcard\)/,
     },
     {
       sentence: 'denies the apiGroup "*" where the policy allows it only by wildcard',
@@ -686,6 +761,19 @@ describe('hostile requests', function () {
       attempt: (name) => submit('admin', name, asking(rule([''], ['pods/portforward'], ['create']))),
       refusal:
         /AccessPolicy\/wide: .*"pods\/portforward" is sensitive \(it reaches into running containers\)/,
+    },
+    {
+      sentence: "a policy author's wildcard does not give a tenant pods/ephemeralcontainers",
+      attempt: (name) =>
+        submit('admin', name, asking(rule([''], ['pods/ephemeralcontainers'], ['patch'], ['etl-pod']))),
+      refusal:
+        /AccessPolicy\/wide: .*verb "patch" on "pods\/ephemeralcontainers" named "etl-pod" is sensitive \(it reaches into running containers\)/,
+    },
+    {
+      sentence: "a policy author's wildcard does not let a tenant patch a pod's image",
+      attempt: (name) => submit('admin', name, asking(rule([''], ['pods'], ['patch'], ['etl-pod']))),
+      refusal:
+        /AccessPolicy\/wide: .*verb "patch" on "pods" named "etl-pod" is sensitive \(it changes what workloads run\)/,
     },
     {
       sentence: 'denies serviceaccounts/token where the policy allows it only by wildcard',

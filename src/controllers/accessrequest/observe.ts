@@ -2,7 +2,7 @@ import type { V1Secret } from '@kubernetes/client-node';
 import { findCondition } from '../conditions.ts';
 import { annotations, labels, type AccessRequest } from '../../api/types.ts';
 import { decide, type Decision, type DecisionInput } from '../../policy/decide.ts';
-import { boundPod } from '../../policy/requesters.ts';
+import { boundPod, requesterPodOf } from '../../policy/requesters.ts';
 import type { Caches } from './caches.ts';
 import { secretValue, type GrantObjectPort } from './grant-objects.ts';
 import type { GrantObjects, Observed } from './plan.ts';
@@ -88,13 +88,11 @@ export class RequestObserver {
     });
   }
 
-  /** The pod a pod-bound requester token names, as the pod cache has it (with its Job, if any). */
+  /** The pod a pod-bound requester token names, as the pod cache has it. */
   #requesterPod(request: AccessRequest) {
     const bound = boundPod(request.spec.requester);
     const pod = bound && this.#d.caches.pods.get(request.metadata.namespace, bound.name);
-    if (!pod?.metadata?.uid) return undefined;
-    const job = pod.metadata.ownerReferences?.find((o) => o.kind === 'Job' && o.apiVersion === 'batch/v1');
-    return { name: pod.metadata.name ?? '', uid: pod.metadata.uid, ...(job ? { ownerJobUid: job.uid } : {}) };
+    return pod ? requesterPodOf(pod) : undefined;
   }
 
   /**

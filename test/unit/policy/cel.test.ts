@@ -3,6 +3,7 @@ import {
   compileConditions,
   COST_LIMIT,
   evaluateConditions,
+  newCelBudget,
   policyConditions,
   type CelVariables,
   type CompiledConditions,
@@ -322,37 +323,37 @@ describe('CEL conditions', () => {
       // 50 001 characters are 5 001 units of ten, times 2 for the 6-character pattern, plus the call.
       const cost = 1 + 5_001 * 2;
       const base = 5; // the expression's nodes: request, .spec, .purpose, the pattern, the call
-      expect(evaluateConditions(program, variables(longNonMatching), { costLimit: base + cost })).to.equal(
+      expect(evaluateConditions(program, variables(longNonMatching), newCelBudget(base + cost))).to.equal(
         'condition "redos" failed',
       );
-      expect(
-        evaluateConditions(program, variables(longNonMatching), { costLimit: base + cost - 1 }),
-      ).to.equal(`condition "redos" could not be evaluated: cost limit of ${base + cost - 1} exceeded`);
+      expect(evaluateConditions(program, variables(longNonMatching), newCelBudget(base + cost - 1))).to.equal(
+        `condition "redos" could not be evaluated: the decision's CEL budget of ${base + cost - 1} cost units is spent`,
+      );
     });
   });
 
-  describe('cost limit', () => {
+  describe('cost budget', () => {
     const huge = `${numbers(100)}.all(x, ${numbers(100)}.all(y, ${numbers(100)}.all(z, true)))`;
 
     it('stops a huge comprehension (a million iterations) at the cost limit', () => {
       expect(evaluateConditions(compiled({ name: 'huge', expression: huge }), variables())).to.equal(
-        `condition "huge" could not be evaluated: cost limit of ${COST_LIMIT} exceeded`,
+        `condition "huge" could not be evaluated: the decision's CEL budget of ${COST_LIMIT} cost units is spent`,
       );
     });
 
     it('still denies when the expression would absorb the error, as in `huge || true`', () => {
       const program = compiled({ name: 'huge', expression: `${huge} || true` });
       expect(evaluateConditions(program, variables())).to.equal(
-        `condition "huge" could not be evaluated: cost limit of ${COST_LIMIT} exceeded`,
+        `condition "huge" could not be evaluated: the decision's CEL budget of ${COST_LIMIT} cost units is spent`,
       );
     });
 
     it('charges every iteration, even of a loop that calls no function', () => {
       const sized = compiled(condition(`size(${numbers(100)}) == 100`));
       const looped = compiled(condition(`${numbers(100)}.all(x, true)`));
-      expect(evaluateConditions(sized, variables(), { costLimit: 300 })).to.equal(undefined);
-      expect(evaluateConditions(looped, variables(), { costLimit: 300 })).to.equal(
-        'condition "c" could not be evaluated: cost limit of 300 exceeded',
+      expect(evaluateConditions(sized, variables(), newCelBudget(300))).to.equal(undefined);
+      expect(evaluateConditions(looped, variables(), newCelBudget(300))).to.equal(
+        `condition "c" could not be evaluated: the decision's CEL budget of 300 cost units is spent`,
       );
     });
 
@@ -360,10 +361,34 @@ describe('CEL conditions', () => {
       const loop = `${numbers(100)}.all(x, true)`;
       const one = compiled({ name: 'one', expression: loop });
       const two = compiled({ name: 'one', expression: loop }, { name: 'two', expression: loop });
-      expect(evaluateConditions(one, variables(), { costLimit: 1200 })).to.equal(undefined);
-      expect(evaluateConditions(two, variables(), { costLimit: 1200 })).to.equal(
-        'condition "two" could not be evaluated: cost limit of 1200 exceeded',
+      expect(evaluateConditions(one, variables(), newCelBudget(1200))).to.equal(undefined);
+      expect(evaluateConditions(two, variables(), newCelBudget(1200))).to.equal(
+        `condition "two" could not be evaluated: the decision's CEL budget of 1200 cost units is spent`,
       );
+    });
+  });
+
+  describe('one budget shared by several policies', () => {
+    const loop = compiled({ name: 'loop', expression: `${numbers(100)}.all(x, true)` });
+
+    it('charges every evaluation to the budget it is given', () => {
+      const budget = newCelBudget();
+      expect(evaluateConditions(loop, variables(), budget)).to.equal(undefined);
+      const once = budget.spent;
+      expect(once).to.be.above(100);
+      expect(evaluateConditions(loop, variables(), budget)).to.equal(undefined);
+      expect(budget.spent).to.equal(2 * once);
+    });
+
+    it('evaluates nothing once the budget is spent, and says so', () => {
+      const budget = newCelBudget(1200);
+      expect(evaluateConditions(loop, variables(), budget)).to.equal(undefined);
+      expect(evaluateConditions(loop, variables(), budget)).to.match(/budget of 1200 cost units is spent/);
+      const spentBefore = budget.spent;
+      expect(evaluateConditions(loop, variables(), budget)).to.equal(
+        `condition "loop" could not be evaluated: the decision's CEL budget of 1200 cost units is spent`,
+      );
+      expect(budget.spent, 'nothing charged after the budget is spent').to.equal(spentBefore);
     });
   });
 

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import type { AccessRequestSpec } from '../../../src/api/types.ts';
+import { COST_LIMIT } from '../../../src/policy/cel.ts';
 import { decide, type Decision, type DecisionInput } from '../../../src/policy/decide.ts';
 import {
   accessPolicy,
@@ -280,6 +281,18 @@ describe('decide', () => {
       },
     ],
     [
+      'denies a requester a token for the empty segment a "*" glob ends in ("postgres://orders-db/")',
+      {
+        ...requesting({ token: { ...token, target: 'postgres://orders-db/' } }),
+        policies: [accessPolicy('orders', { allow: allowToken })],
+      },
+      {
+        allowed: false,
+        message:
+          'denied: AccessPolicy/orders: token target "postgres://orders-db/" matches no glob in allow.token.targets',
+      },
+    ],
+    [
       'denies when the service account already holds maxActivePerSubject grants',
       { activeGrants: 3, policies: [accessPolicy('batch-readers', { maxActivePerSubject: 3 })] },
       {
@@ -343,5 +356,52 @@ describe('decide', () => {
     const policies = [clusterAccessPolicy('b'), accessPolicy('a')];
     decide(decisionInput({ policies }));
     expect(policies.map((policy) => policy.metadata.name)).to.deep.equal(['b', 'a']);
+  });
+
+  describe('one CEL budget per decision', () => {
+    const hundred = `[${Array.from({ length: 100 }, (_, index) => index).join(', ')}]`;
+    // At least 100 x 100 units: each of the outer loop's 100 iterations copies the inner range of
+    // 100 elements, one unit each. It never holds, so the decision goes on to the next policy.
+    const COSTLY_CONDITION_UNITS = 100 * 100;
+    const costly = {
+      name: 'costly',
+      expression: `${hundred}.all(x, ${hundred}.all(y, y >= 0)) && request.spec.purpose == 'never'`,
+    };
+    const costlyPolicies = (count: number) =>
+      Array.from({ length: count }, (_, index) =>
+        accessPolicy(`tenant-${String(index).padStart(3, '0')}`, { conditions: [costly] }),
+      );
+    const celContext = { now: new Date('2025-01-06T10:30:00Z') };
+    const occurrences = (text: string, part: string) => text.split(part).length - 1;
+
+    it("bounds the CEL work of a namespace tenant's 200 policies whose cheap checks pass to one budget", () => {
+      const decision = decide(decisionInput({ policies: costlyPolicies(200), celContext }));
+      expect(decision.allowed).to.equal(false);
+      const evaluated = occurrences(decision.message, 'condition "costly" failed');
+      const stopped = occurrences(decision.message, "the decision's CEL budget of");
+      expect(evaluated, 'policies whose condition ran to the end').to.be.at.least(1);
+      expect(evaluated).to.be.at.most(Math.floor(COST_LIMIT / COSTLY_CONDITION_UNITS));
+      expect(evaluated + stopped).to.equal(200);
+    });
+
+    it('denies, as the budget is spent, a later policy whose condition would hold', () => {
+      const open = accessPolicy('zz-open', { conditions: [{ name: 'always', expression: 'true' }] });
+      const decision = decide(decisionInput({ policies: [...costlyPolicies(200), open], celContext }));
+      expect(decision).to.include({ allowed: false, reason: 'NoPolicyAllows' });
+      expect(decision.message).to.contain(
+        `AccessPolicy/zz-open: condition "always" could not be evaluated: the decision's CEL budget of ${COST_LIMIT} cost units is spent`,
+      );
+    });
+
+    it('still allows by a later policy without conditions once the budget is spent', () => {
+      const open = accessPolicy('zz-open');
+      const decision = decide(decisionInput({ policies: [...costlyPolicies(200), open], celContext }));
+      expect(decision).to.include({ allowed: true, message: 'allowed by AccessPolicy/zz-open' });
+    });
+
+    it('gives each decision a budget of its own', () => {
+      const input = () => decisionInput({ policies: costlyPolicies(200), celContext });
+      expect(decide(input()).message).to.equal(decide(input()).message);
+    });
   });
 });

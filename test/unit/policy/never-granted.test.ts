@@ -3,6 +3,9 @@ import type { AccessRequestSpec } from '../../../src/api/types.ts';
 import { neverGranted, type Refusal } from '../../../src/policy/never-granted.ts';
 import { accessRequest, CONTROLLER_NAMESPACE, isNamespaced, SIGNING_KEY_SECRET } from './fixtures.ts';
 
+const REACHES_BATCH =
+  'reaches the Namespace "batch" itself (a RoleBinding\'s rules apply to its own namespace\'s object, so "delete" would delete the namespace), and namespaces are never granted: name the resources instead';
+
 describe('neverGranted', () => {
   const refusalOf = (spec: Partial<AccessRequestSpec>, namespace = 'batch') =>
     neverGranted({
@@ -101,8 +104,41 @@ describe('neverGranted', () => {
       { reason: 'NeverGranted', message: 'permissions[1]: verb "impersonate" is never granted' },
     ],
     [
-      'does not look up wildcard resources, which a namespaced Role keeps namespaced',
-      permissions({ apiGroups: ['*'], resources: ['*'], verbs: ['get'] }),
+      'does not look up wildcard resources of a group without the Namespace kind',
+      permissions({ apiGroups: ['apps'], resources: ['*'], verbs: ['get'] }),
+      undefined,
+    ],
+    [
+      'refuses a namespace tenant resource "*" in every group, which reaches their own Namespace object',
+      permissions({ apiGroups: ['*'], resources: ['*'], verbs: ['delete'] }),
+      {
+        reason: 'NeverGranted',
+        message: `permissions[0]: resource "*" in group "*" ${REACHES_BATCH}`,
+      },
+    ],
+    [
+      'refuses a namespace tenant resource "*" in the core group, even to read',
+      permissions({ apiGroups: [''], resources: ['configmaps', '*'], verbs: ['get'] }),
+      { reason: 'NeverGranted', message: `permissions[0]: resource "*" ${REACHES_BATCH}` },
+    ],
+    [
+      'refuses a namespace tenant "*/finalize", which reaches their Namespace\'s finalizers',
+      permissions({ apiGroups: [''], resources: ['*/finalize'], verbs: ['update'] }),
+      { reason: 'NeverGranted', message: `permissions[0]: resource "*/finalize" ${REACHES_BATCH}` },
+    ],
+    [
+      'refuses resource "*" whose resourceNames include the namespace\'s name',
+      permissions({ apiGroups: [''], resources: ['*'], verbs: ['delete'], resourceNames: ['batch'] }),
+      { reason: 'NeverGranted', message: `permissions[0]: resource "*" ${REACHES_BATCH}` },
+    ],
+    [
+      'lets resource "*" through when its resourceNames leave the namespace out',
+      permissions({ apiGroups: [''], resources: ['*'], verbs: ['get'], resourceNames: ['orders-db'] }),
+      undefined,
+    ],
+    [
+      'lets a wildcard subresource the Namespace kind does not have through ("*/scale")',
+      permissions({ apiGroups: [''], resources: ['*/scale'], verbs: ['get'] }),
       undefined,
     ],
     [

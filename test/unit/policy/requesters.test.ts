@@ -1,3 +1,4 @@
+import type { V1Pod } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import type { AccessRequestSpec } from '../../../src/api/types.ts';
 import type { Requester } from '../../../src/policy/cel.ts';
@@ -6,6 +7,7 @@ import {
   boundPod,
   POD_NAME_EXTRA,
   POD_UID_EXTRA,
+  requesterPodOf,
   requesterRefusal,
   type Requesters,
 } from '../../../src/policy/requesters.ts';
@@ -27,6 +29,38 @@ import {
 const JOB_UID = 'etl-job-uid';
 const jobPod = { name: 'etl-abc', uid: 'etl-abc-uid' };
 const jobPodToken = serviceAccountToken('batch', 'etl', jobPod);
+const JOB_OWNER = { apiVersion: 'batch/v1', kind: 'Job', name: 'etl', uid: JOB_UID };
+const JOB_CONTROLLER_LABELS = {
+  'batch.kubernetes.io/controller-uid': JOB_UID,
+  'batch.kubernetes.io/job-name': 'etl',
+  'controller-uid': JOB_UID,
+  'job-name': 'etl',
+};
+
+/** Pod "etl-abc" as the Job controller creates it for Job "etl" (as kube-controller-manager 1.37 does), with changes. */
+function jobControllerPod(
+  changes: { labels?: Record<string, string>; owners?: object[]; serviceAccountName?: string } = {},
+): V1Pod {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      ...jobPod,
+      namespace: 'batch',
+      labels: changes.labels ?? JOB_CONTROLLER_LABELS,
+      ownerReferences: (changes.owners ?? [
+        { ...JOB_OWNER, controller: true, blockOwnerDeletion: true },
+      ]) as never,
+    },
+    spec: {
+      serviceAccountName: changes.serviceAccountName ?? 'etl',
+      containers: [{ name: 'main', image: 'etl:1' }],
+    },
+  };
+}
+
+/** What requesters.self sees of a pod: the reconciler's view of it. */
+const seen = (pod: V1Pod) => requesterPodOf(pod);
 const user = (username: string, groups: string[] = ['system:authenticated']): Requester => ({
   username,
   uid: `${username}-uid`,
@@ -97,22 +131,103 @@ describe('requesterRefusal', () => {
       'requester "system:serviceaccount:batch:etl" (pod etl-7xk2p) is not allowed: requesters.self needs a token bound to the subject pod "etl-7xk2p", and the subject\'s UID is not known',
     ],
     [
-      'allows a pod of the subject Job asking for the Job',
+      'allows a pod the Job controller created for the subject Job asking for the Job',
       self,
-      forJob(jobPodToken, { ...jobPod, ownerJobUid: JOB_UID }),
+      forJob(jobPodToken, seen(jobControllerPod())),
+      undefined,
+    ],
+    [
+      'allows a Job pod carrying only the current labels, without the legacy ones',
+      self,
+      forJob(
+        jobPodToken,
+        seen(
+          jobControllerPod({
+            labels: { 'batch.kubernetes.io/controller-uid': JOB_UID, 'batch.kubernetes.io/job-name': 'etl' },
+          }),
+        ),
+      ),
       undefined,
     ],
     [
       'refuses a pod of another Job asking for the subject Job',
       self,
-      forJob(jobPodToken, { ...jobPod, ownerJobUid: 'other-job-uid' }),
-      'requester "system:serviceaccount:batch:etl" (pod etl-abc) is not allowed: requesters.self needs a token bound to a pod of the subject Job "etl"',
+      forJob(
+        jobPodToken,
+        seen(jobControllerPod({ owners: [{ ...JOB_OWNER, uid: 'other-job-uid', controller: true }] })),
+      ),
+      `requester "system:serviceaccount:batch:etl" (pod etl-abc) is not allowed: requesters.self needs a token bound to a pod of the subject Job "etl": pod "etl-abc" is not controlled by the Job (UID ${JOB_UID}): no owner reference to it with controller: true`,
     ],
     [
       'refuses a pod no Job owns asking for a Job',
       self,
-      forJob(jobPodToken, jobPod),
-      'requester "system:serviceaccount:batch:etl" (pod etl-abc) is not allowed: requesters.self needs a token bound to a pod of the subject Job "etl"',
+      forJob(jobPodToken, seen(jobControllerPod({ labels: {}, owners: [] }))),
+      `requester "system:serviceaccount:batch:etl" (pod etl-abc) is not allowed: requesters.self needs a token bound to a pod of the subject Job "etl": pod "etl-abc" is not controlled by the Job (UID ${JOB_UID}): no owner reference to it with controller: true`,
+    ],
+    [
+      'refuses a workload that merely lists the Job among its owners, without controller: true',
+      self,
+      forJob(
+        jobPodToken,
+        seen(
+          jobControllerPod({
+            owners: [
+              { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-1', uid: 'rs-uid', controller: true },
+              { ...JOB_OWNER },
+            ],
+          }),
+        ),
+      ),
+      `requester "system:serviceaccount:batch:etl" (pod etl-abc) is not allowed: requesters.self needs a token bound to a pod of the subject Job "etl": pod "etl-abc" is not controlled by the Job (UID ${JOB_UID}): no owner reference to it with controller: true`,
+    ],
+    [
+      'refuses a pod listing the Job with controller: false',
+      self,
+      forJob(jobPodToken, seen(jobControllerPod({ owners: [{ ...JOB_OWNER, controller: false }] }))),
+      `requester "system:serviceaccount:batch:etl" (pod etl-abc) is not allowed: requesters.self needs a token bound to a pod of the subject Job "etl": pod "etl-abc" is not controlled by the Job (UID ${JOB_UID}): no owner reference to it with controller: true`,
+    ],
+    [
+      'refuses a pod controlled by a lookalike Job of another API group',
+      self,
+      forJob(
+        jobPodToken,
+        seen(
+          jobControllerPod({ owners: [{ ...JOB_OWNER, apiVersion: 'example.com/v1', controller: true }] }),
+        ),
+      ),
+      `requester "system:serviceaccount:batch:etl" (pod etl-abc) is not allowed: requesters.self needs a token bound to a pod of the subject Job "etl": pod "etl-abc" is not controlled by the Job (UID ${JOB_UID}): no owner reference to it with controller: true`,
+    ],
+    [
+      "refuses a Job-controlled pod without the Job controller's labels",
+      self,
+      forJob(jobPodToken, seen(jobControllerPod({ labels: { app: 'etl' } }))),
+      `requester "system:serviceaccount:batch:etl" (pod etl-abc) is not allowed: requesters.self needs a token bound to a pod of the subject Job "etl": pod "etl-abc" does not carry the Job controller's label batch.kubernetes.io/controller-uid=${JOB_UID}`,
+    ],
+    [
+      'refuses a Job-controlled pod whose legacy controller-uid label names another Job',
+      self,
+      forJob(
+        jobPodToken,
+        seen(jobControllerPod({ labels: { ...JOB_CONTROLLER_LABELS, 'controller-uid': 'other-job-uid' } })),
+      ),
+      `requester "system:serviceaccount:batch:etl" (pod etl-abc) is not allowed: requesters.self needs a token bound to a pod of the subject Job "etl": pod "etl-abc" does not carry the Job controller's label controller-uid=${JOB_UID}`,
+    ],
+    [
+      'refuses a Job-controlled pod whose job-name label names another Job',
+      self,
+      forJob(
+        jobPodToken,
+        seen(
+          jobControllerPod({ labels: { ...JOB_CONTROLLER_LABELS, 'batch.kubernetes.io/job-name': 'other' } }),
+        ),
+      ),
+      'requester "system:serviceaccount:batch:etl" (pod etl-abc) is not allowed: requesters.self needs a token bound to a pod of the subject Job "etl": pod "etl-abc" does not carry the Job controller\'s label batch.kubernetes.io/job-name=etl',
+    ],
+    [
+      "refuses a Job-controlled pod running as another service account than the Job's",
+      self,
+      forJob(jobPodToken, seen(jobControllerPod({ serviceAccountName: 'loader' }))),
+      'requester "system:serviceaccount:batch:etl" (pod etl-abc) is not allowed: requesters.self needs a token bound to a pod of the subject Job "etl": pod "etl-abc" runs as service account "loader", not the Job\'s "etl"',
     ],
     [
       "refuses a Job's self while the requester's pod is not known",
@@ -123,13 +238,13 @@ describe('requesterRefusal', () => {
     [
       "refuses a Job's self when the known pod of that name is not the token's pod (another UID)",
       self,
-      forJob(jobPodToken, { name: 'etl-abc', uid: 'recreated-uid', ownerJobUid: JOB_UID }),
+      forJob(jobPodToken, { ...seen(jobControllerPod())!, uid: 'recreated-uid' }),
       'requester "system:serviceaccount:batch:etl" (pod etl-abc) is not allowed: requesters.self needs a token bound to a pod of the subject Job "etl", and pod "etl-abc" (UID etl-abc-uid) is not known',
     ],
     [
       "refuses a plain token of the Job's service account",
       self,
-      forJob(serviceAccountToken('batch', 'etl'), { ...jobPod, ownerJobUid: JOB_UID }),
+      forJob(serviceAccountToken('batch', 'etl'), seen(jobControllerPod())),
       'requester "system:serviceaccount:batch:etl" is not allowed: requesters.self needs a token bound to a pod of the subject Job "etl" (a token bound to no pod is not enough)',
     ],
     [
@@ -306,8 +421,8 @@ describe('decide with requesters', () => {
       },
     ],
     [
-      'allows a pod of the subject Job asking for the Job',
-      forJob(jobPodToken, { ...jobPod, ownerJobUid: JOB_UID }),
+      'allows a pod the Job controller created for the subject Job asking for the Job',
+      forJob(jobPodToken, seen(jobControllerPod())),
       { allowed: true },
     ],
     [
@@ -381,4 +496,33 @@ describe('decide with requesters', () => {
   for (const [name, overrides, expected] of cases) {
     it(name, () => expect(decide(decisionInput(overrides))).to.deep.include(expected));
   }
+});
+
+describe('requesterPodOf', () => {
+  it("reads a pod's identity, service account, controller and labels", () => {
+    expect(requesterPodOf(jobControllerPod())).to.deep.equal({
+      ...jobPod,
+      serviceAccountName: 'etl',
+      controller: JOB_OWNER,
+      labels: JOB_CONTROLLER_LABELS,
+    });
+  });
+
+  it('takes the owner marked controller, not the first owner', () => {
+    const pod = jobControllerPod({
+      owners: [{ ...JOB_OWNER }, { ...JOB_OWNER, uid: 'second', controller: true }],
+    });
+    expect(requesterPodOf(pod)?.controller?.uid).to.equal('second');
+  });
+
+  it('gives no controller for a pod whose owners are none marked controller', () => {
+    expect(requesterPodOf(jobControllerPod({ owners: [{ ...JOB_OWNER }] }))).not.to.have.property(
+      'controller',
+    );
+  });
+
+  it('describes nothing for a pod without a UID', () => {
+    const pod = jobControllerPod();
+    expect(requesterPodOf({ ...pod, metadata: { ...pod.metadata, uid: undefined } })).to.equal(undefined);
+  });
 });

@@ -191,6 +191,25 @@ describe('sensitive access', () => {
       rule(['rbac.authorization.k8s.io'], ['roles'], ['list']),
       true,
     ],
+    [
+      "does not let a policy author's wildcard give a tenant pods/ephemeralcontainers",
+      everything,
+      rule([''], ['pods/ephemeralcontainers'], ['patch'], ['etl-pod']),
+      false,
+    ],
+    [
+      'does not let a "*" verb cover patching a Deployment',
+      rule(['apps'], ['deployments'], ['*']),
+      rule(['apps'], ['deployments'], ['patch']),
+      false,
+    ],
+    ['does not let wildcards cover pods/proxy', everything, rule([''], ['pods/proxy'], ['get']), false],
+    [
+      'covers patching pods when a policy names it literally',
+      rule([''], ['pods'], ['patch']),
+      rule([''], ['pods'], ['patch'], ['etl-pod']),
+      true,
+    ],
     ['does not let wildcards cover namespaces', everything, rule([''], ['namespaces'], ['get']), false],
     [
       "does not let wildcards cover hourglass's own API group",

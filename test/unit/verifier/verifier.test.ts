@@ -88,6 +88,15 @@ describe('grant verifier', () => {
       expect(await check('postgres://orders-db/orders_2025')).to.equal('accepted');
       expect(await check('postgres://orders-db/orders_2025/x')).to.equal('target_not_granted');
     });
+
+    it('refuses a backend asking about an empty segment where the token target has a "*", as the policy engine does', async () => {
+      const token = await validToken(keys, { target: 'postgres://orders-db/*' });
+      const verifier = createGrantVerifier(verifierOptions(keys, new TestClock()));
+      const check = (requested: string) =>
+        outcome(verifier.verify(token, { action: 'orders:read', target: requested }));
+      expect(await check('postgres://orders-db/orders')).to.equal('accepted');
+      expect(await check('postgres://orders-db/')).to.equal('target_not_granted');
+    });
   });
 
   describe('clock leeway', () => {
