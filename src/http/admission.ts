@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { V1ResourceAttributes, V1SubjectAccessReviewSpec } from '@kubernetes/client-node';
 import { firstBoundsViolation } from '../api/bounds.ts';
 import { kinds, objectSchema, type JSONSchema } from '../api/schema.ts';
@@ -12,7 +13,7 @@ import {
   type Condition,
 } from '../api/types.ts';
 import { mapConcurrently } from '../runtime/concurrency.ts';
-import { readBody, sendJson, type Handler } from './router.ts';
+import { sendJson, type Handler } from './router.ts';
 import { compileConditions, compileErrorsMessage } from '../policy/cel.ts';
 
 /**
@@ -53,7 +54,7 @@ interface Verdict {
   allowed: boolean;
   message?: string;
   /** The HTTP status of a refusal: 403 Forbidden unless said otherwise. */
-  code?: 422;
+  code?: 413 | 422;
   patch?: object[];
   warnings?: string[];
 }
@@ -97,40 +98,81 @@ function outOfBounds(review: AdmissionRequest): Verdict | undefined {
 export function admissionRoutes(deps: AdmissionDeps): Record<string, { POST: Handler }> {
   const serve = (decide: (request: AdmissionRequest) => Promise<Verdict> | Verdict): { POST: Handler } => ({
     POST: async (req, res) => {
-      const body = await readBody(
-        req,
-        ADMISSION_BODY_LIMIT,
-        'hourglass admits AccessRequests and policies whose AdmissionReview (on an update, with the stored object) is at most 256 KiB',
-      );
-      const review = JSON.parse(body) as { apiVersion?: string; request?: AdmissionRequest };
+      const read = await readReview(req);
+      if ('oversized' in read) {
+        const refusal: Verdict = { allowed: false, code: 413, message: TOO_LARGE };
+        if (read.uid) return answer(res, read.uid, refusal);
+        return sendJson(
+          res,
+          413,
+          { error: 'request_too_large', message: TOO_LARGE },
+          { Connection: 'close' },
+        );
+      }
+      const review = JSON.parse(read.body) as { apiVersion?: string; request?: AdmissionRequest };
       if (!review.request) return sendJson(res, 400, { error: 'not an AdmissionReview' });
-      const verdict = outOfBounds(review.request) ?? (await decide(review.request));
-      sendJson(res, 200, {
-        apiVersion: 'admission.k8s.io/v1',
-        kind: 'AdmissionReview',
-        response: {
-          uid: review.request.uid,
-          allowed: verdict.allowed,
-          ...(verdict.allowed
-            ? {}
-            : {
-                status:
-                  verdict.code === 422
-                    ? { code: 422, reason: 'Invalid', message: verdict.message }
-                    : { code: 403, reason: 'Forbidden', message: verdict.message },
-              }),
-          ...(verdict.patch?.length
-            ? { patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(verdict.patch)).toString('base64') }
-            : {}),
-          ...(verdict.warnings?.length ? { warnings: verdict.warnings.map((w) => w.slice(0, 1000)) } : {}),
-        },
-      });
+      answer(res, review.request.uid, outOfBounds(review.request) ?? (await decide(review.request)));
     },
   });
   return {
     '/mutate': serve((request) => mutate(request, deps)),
     '/validate': serve((request) => validate(request, deps)),
   };
+}
+
+const TOO_LARGE = `hourglass admits AccessRequests and policies whose AdmissionReview (on an update, with the stored object) is at most ${ADMISSION_BODY_LIMIT / 1024} KiB`;
+const REASONS = { 403: 'Forbidden', 413: 'RequestEntityTooLarge', 422: 'Invalid' } as const;
+
+function answer(res: ServerResponse, uid: string, verdict: Verdict): void {
+  const code = verdict.code ?? 403;
+  sendJson(res, 200, {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    response: {
+      uid,
+      allowed: verdict.allowed,
+      ...(verdict.allowed ? {} : { status: { code, reason: REASONS[code], message: verdict.message } }),
+      ...(verdict.patch?.length
+        ? { patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(verdict.patch)).toString('base64') }
+        : {}),
+      ...(verdict.warnings?.length ? { warnings: verdict.warnings.map((w) => w.slice(0, 1000)) } : {}),
+    },
+  });
+}
+
+// The API server writes the review's uid first ({"kind":...,"apiVersion":...,"request":{"uid":...).
+const HEAD_BYTES = 1024;
+const uidIn = (head: string) => /"request":\{"uid":"([^"\\]{1,128})"/.exec(head)?.[1];
+
+/**
+ * The body of an AdmissionReview; or, for one over ADMISSION_BODY_LIMIT (as declared or as read),
+ * the uid from its first bytes, the rest being discarded unread and unparsed, so that the refusal
+ * reaches the API server as an answer to its review.
+ */
+function readReview(req: IncomingMessage): Promise<{ body: string } | { oversized: true; uid?: string }> {
+  const declaredOver = Number(req.headers['content-length']) > ADMISSION_BODY_LIMIT;
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const oversized = () => {
+      req.removeListener('data', take);
+      req.resume();
+      resolve({
+        oversized: true,
+        uid: uidIn(Buffer.concat(chunks).subarray(0, HEAD_BYTES).toString('latin1')),
+      });
+    };
+    const take = (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size > ADMISSION_BODY_LIMIT || (declaredOver && size >= HEAD_BYTES)) oversized();
+    };
+    req.on('data', take);
+    req.once('end', () =>
+      declaredOver ? oversized() : resolve({ body: Buffer.concat(chunks).toString('utf8') }),
+    );
+    req.once('error', reject);
+  });
 }
 
 async function mutate(review: AdmissionRequest, deps: AdmissionDeps): Promise<Verdict> {

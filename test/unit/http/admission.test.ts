@@ -168,8 +168,8 @@ describe('admission webhook', () => {
       expect(response.allowed).to.equal(true);
     });
 
-    it('answers a body over the limit with 413 before reading it', async () => {
-      // The declared body is never sent: an answer proves the server did not wait for it.
+    it('refuses a review declared over the limit from its first bytes, before the rest is sent', async () => {
+      // The declared body is never completed: an answer proves the server did not wait for it.
       const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
         const { port } = server.server.address() as AddressInfo;
         const req = httpRequest(
@@ -187,18 +187,28 @@ describe('admission webhook', () => {
           },
         );
         req.on('error', reject);
-        req.write('{"kind":"AdmissionReview",');
+        const head =
+          '{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"review-9",';
+        req.write(head.padEnd(2048, ' '));
       });
-      expect(answer.status).to.equal(413);
-      expect(JSON.parse(answer.body)).to.deep.include({ error: 'request_too_large' });
-      expect(JSON.parse(answer.body).message).to.match(/larger than 262144 bytes: hourglass admits/);
+      expect(answer.status).to.equal(200);
+      expect((JSON.parse(answer.body) as { response: Response }).response).to.deep.equal({
+        uid: 'review-9',
+        allowed: false,
+        status: {
+          code: 413,
+          reason: 'RequestEntityTooLarge',
+          message:
+            'hourglass admits AccessRequests and policies whose AdmissionReview (on an update, with the stored object) is at most 256 KiB',
+        },
+      });
     });
 
-    it('answers 413 to a body streamed past the limit without a declared length', async () => {
+    it('answers 413 to a body streamed past the limit that is no AdmissionReview', async () => {
       const chunks = async function* () {
-        yield '{"kind":"AdmissionReview","request":{"uid":"x","padding":"';
+        yield '{"padding":"';
         for (let sent = 0; sent <= ADMISSION_BODY_LIMIT; sent += 64 * 1024) yield 'x'.repeat(64 * 1024);
-        yield '"}}';
+        yield '"}';
       };
       const response = await fetch(`${server.url}/mutate`, {
         method: 'POST',
@@ -206,6 +216,7 @@ describe('admission webhook', () => {
         duplex: 'half',
       } as RequestInit);
       expect(response.status).to.equal(413);
+      expect(await response.json()).to.deep.include({ error: 'request_too_large' });
     });
   });
 
