@@ -12,6 +12,7 @@ import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { GROUP, VERSION, plural } from '../src/api/types.ts';
 import { statusCode, statusMessage } from '../src/k8s/errors.ts';
 import { loadKubeConfig } from '../src/k8s/kubeconfig.ts';
+import { allowEverything, oversizedAccessRequest, pollHealthz } from '../test/support/flood.ts';
 import { summarize, fmt } from './bench/stats.ts';
 
 const { values } = parseArgs({
@@ -30,32 +31,13 @@ if (!opsUrl) {
 const parallel = Number(values.parallel ?? 8);
 const rounds = Number(values.rounds ?? 5);
 const apiGroupCount = Number(values['api-groups'] ?? 30_000);
-const POLL_MS = 20;
 
 const kc = loadKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
 const namespace = `admission-flood-${Date.now().toString(36)}`;
 
-const oversized = {
-  apiVersion: `${GROUP}/${VERSION}`,
-  kind: 'AccessRequest',
-  metadata: { name: 'flood', namespace },
-  spec: {
-    subject: { podName: 'etl-pod' },
-    purpose: 'OPS-1 admission flood',
-    ttl: '5m',
-    permissions: [
-      {
-        // Groups and resources the API server serves, so that every combination is decided.
-        apiGroups: Array.from({ length: apiGroupCount }, () => 'networking.k8s.io'),
-        resources: ['ingresses', 'ingresses/status', 'networkpolicies'],
-        verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'],
-        resourceNames: Array.from({ length: 64 }, (_, i) => `orders-${i}`),
-      },
-    ],
-  },
-};
+const oversized = oversizedAccessRequest(namespace, 'flood', 'etl-pod', apiGroupCount);
 const bodyBytes = Buffer.byteLength(JSON.stringify(oversized));
 
 await core.createNamespace({ body: { metadata: { name: namespace } } });
@@ -84,8 +66,7 @@ try {
       spec: {
         subjects: { serviceAccounts: ['etl'] },
         requesters: { groups: ['system:masters'] },
-        // A broad policy: every requested group x resource x verb x name is checked, none refused early.
-        allow: { permissions: [{ apiGroups: ['*'], resources: ['*'], verbs: ['*'] }] },
+        allow: allowEverything,
       },
     },
   });
@@ -104,25 +85,7 @@ try {
     await new Promise((r) => setTimeout(r, 200));
   }
 
-  const healthz: number[] = [];
-  let healthzFailures = 0;
-  let flooding = true;
-  const poller = (async () => {
-    while (flooding) {
-      const started = performance.now();
-      try {
-        const response = await fetch(`${opsUrl}/healthz`, { signal: AbortSignal.timeout(60_000) });
-        await response.arrayBuffer();
-        if (!response.ok) healthzFailures++;
-      } catch {
-        healthzFailures++;
-      }
-      const took = performance.now() - started;
-      healthz.push(took);
-      await new Promise((r) => setTimeout(r, Math.max(0, POLL_MS - took)));
-    }
-  })();
-
+  const poller = await pollHealthz(opsUrl);
   const answers = new Map<string, number>();
   const dryRunMs: number[] = [];
   const floodStarted = performance.now();
@@ -150,8 +113,7 @@ try {
     );
   }
   const floodSeconds = (performance.now() - floodStarted) / 1000;
-  flooding = false;
-  await poller;
+  const { latencies: healthz, failures: healthzFailures } = await poller.stop();
 
   const h = summarize(healthz);
   const d = summarize(dryRunMs);
