@@ -11,8 +11,10 @@ export interface Config {
   /** The `iss` of every token: in-cluster the Service URL; locally, when unset, the HTTPS listening URL. */
   issuer: string | undefined;
   listenAddress: string;
-  /** Webhook, OIDC discovery, JWKS and introspection (TLS). 0 picks a free port. */
+  /** OIDC discovery, JWKS and introspection (TLS): the issuer's port. 0 picks a free port. */
   httpsPort: number;
+  /** The admission webhook (TLS), for the API server only. 0 picks a free port. */
+  admissionPort: number;
   /** Metrics and health probes (plain HTTP). 0 picks a free port. */
   httpPort: number;
   tls: { certFile: string; keyFile: string; caFile: string | undefined } | undefined;
@@ -39,7 +41,9 @@ const HELP = `Usage: hourglass-controller [options]
   --issuer URL            token issuer (env HOURGLASS_ISSUER; in-cluster default https://hourglass.<namespace>.svc,
                           locally the HTTPS listening URL)
   --listen-address ADDR   (env HOURGLASS_LISTEN_ADDRESS; in-cluster 0.0.0.0, locally 127.0.0.1)
-  --https-port N          webhook, OIDC discovery, JWKS, /introspect (env HOURGLASS_HTTPS_PORT; in-cluster 8443, locally free)
+  --https-port N          OIDC discovery, JWKS, /introspect (env HOURGLASS_HTTPS_PORT; in-cluster 8443, locally free)
+  --admission-port N      the admission webhook, /mutate and /validate, with the same certificate
+                          (env HOURGLASS_ADMISSION_PORT; in-cluster 9443, locally free)
   --http-port N           /metrics, /healthz, /readyz (env HOURGLASS_HTTP_PORT; in-cluster 8080, locally free)
   --tls-cert-file F       serving certificate (env HOURGLASS_TLS_CERT_FILE; locally .cluster/pki/hourglass.crt)
   --tls-key-file F        its key (env HOURGLASS_TLS_KEY_FILE)
@@ -69,6 +73,7 @@ export function loadConfig(argv = process.argv.slice(2), env = process.env): Con
       issuer: { type: 'string' },
       'listen-address': { type: 'string' },
       'https-port': { type: 'string' },
+      'admission-port': { type: 'string' },
       'http-port': { type: 'string' },
       'tls-cert-file': { type: 'string' },
       'tls-key-file': { type: 'string' },
@@ -135,6 +140,12 @@ export function loadConfig(argv = process.argv.slice(2), env = process.env): Con
       values['https-port'] ?? env.HOURGLASS_HTTPS_PORT,
       inCluster ? 8443 : 0,
       '--https-port',
+      0,
+    ),
+    admissionPort: integer(
+      values['admission-port'] ?? env.HOURGLASS_ADMISSION_PORT,
+      inCluster ? 9443 : 0,
+      '--admission-port',
       0,
     ),
     httpPort: integer(values['http-port'] ?? env.HOURGLASS_HTTP_PORT, inCluster ? 8080 : 0, '--http-port', 0),

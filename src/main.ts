@@ -114,54 +114,55 @@ const controller = new AccessRequestController(
 const self = await kc.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({ body: {} });
 const controllerUsername = self.status?.userInfo?.username ?? '';
 const onHttpError = (error: unknown) => log.error('Failed to serve a request', { error: String(error) });
+const tls = { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) };
 const https = await listen(
   route(
-    {
-      ...admissionRoutes({
-        controllerUsername: () => controllerUsername,
-        recordedPolicy: (request) => {
-          const ref = request.status?.policy;
-          if (!ref?.name) return undefined;
-          return ref.kind === 'ClusterAccessPolicy'
-            ? controller.caches.clusterPolicies.get('', ref.name)
-            : controller.caches.policies.get(ref.namespace ?? request.metadata.namespace, ref.name);
-        },
-        subjectUid: (request) => {
-          const { podName, jobName } = request.spec.subject;
-          const { namespace } = request.metadata;
-          const subject = podName
-            ? controller.caches.pods.get(namespace, podName)
-            : controller.caches.jobs.get(namespace, jobName ?? '');
-          return subject?.metadata?.uid;
-        },
-        explain: (request) => controller.explain(request),
-        allowedTo: async (spec) =>
-          (await clients.authorization.createSubjectAccessReview({ body: { spec } })).status?.allowed ===
-          true,
-        now,
-      }),
-      ...issuerRoutes({
-        issuer: () => issuer,
-        keys: () => keyManager.current(),
-        introspect: (token) =>
-          introspect(token, {
-            issuer,
-            keys: () => keyManager.current(),
-            requestByGrantId: controller.requestByGrantId,
-            revoked,
-            now,
-          }),
-        authenticate: tokenAuthenticator(kc.makeApiClient(AuthenticationV1Api)),
-        now,
-      }),
-    },
+    issuerRoutes({
+      issuer: () => issuer,
+      keys: () => keyManager.current(),
+      introspect: (token) =>
+        introspect(token, {
+          issuer,
+          keys: () => keyManager.current(),
+          requestByGrantId: controller.requestByGrantId,
+          revoked,
+          now,
+        }),
+      authenticate: tokenAuthenticator(kc.makeApiClient(AuthenticationV1Api)),
+      now,
+    }),
     onHttpError,
   ),
-  {
-    host: config.listenAddress,
-    port: config.httpsPort,
-    tls: { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) },
-  },
+  { host: config.listenAddress, port: config.httpsPort, tls },
+);
+// Apart from the issuer endpoints that workloads and backends reach: only the API server calls it.
+const admission = await listen(
+  route(
+    admissionRoutes({
+      controllerUsername: () => controllerUsername,
+      recordedPolicy: (request) => {
+        const ref = request.status?.policy;
+        if (!ref?.name) return undefined;
+        return ref.kind === 'ClusterAccessPolicy'
+          ? controller.caches.clusterPolicies.get('', ref.name)
+          : controller.caches.policies.get(ref.namespace ?? request.metadata.namespace, ref.name);
+      },
+      subjectUid: (request) => {
+        const { podName, jobName } = request.spec.subject;
+        const { namespace } = request.metadata;
+        const subject = podName
+          ? controller.caches.pods.get(namespace, podName)
+          : controller.caches.jobs.get(namespace, jobName ?? '');
+        return subject?.metadata?.uid;
+      },
+      explain: (request) => controller.explain(request),
+      allowedTo: async (spec) =>
+        (await clients.authorization.createSubjectAccessReview({ body: { spec } })).status?.allowed === true,
+      now,
+    }),
+    onHttpError,
+  ),
+  { host: config.listenAddress, port: config.admissionPort, tls },
 );
 issuer ||= https.url;
 const http = await listen(
@@ -173,11 +174,12 @@ const http = await listen(
 );
 log.info(`Listening on ${https.url}`, { serves: ['openid-configuration', 'jwks', 'introspect'], issuer });
 log.info(`Listening on ${http.url}`, { serves: ['metrics', 'healthz', 'readyz'] });
+log.info(`Listening for admission reviews on ${admission.url}`, { serves: ['mutate', 'validate'] });
 const registration =
   config.registerWebhooks && config.tls.caFile
     ? new LocalWebhookRegistration(
         kc.makeApiClient(AdmissionregistrationV1Api),
-        https.url,
+        admission.url,
         readFileSync(config.tls.caFile, 'utf8'),
         controllerUsername,
         log,
@@ -207,7 +209,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     (elector?.stop() ?? Promise.resolve())
       .then(() => registration?.remove())
       .then(() => controller.stop())
-      .then(() => Promise.all([close(https.server), close(http.server)]))
+      .then(() => Promise.all([close(https.server), close(admission.server), close(http.server)]))
       .then(() => kc.close())
       .then(() => process.exit(0))
       .catch((error: unknown) => {
@@ -223,7 +225,7 @@ synced = true;
 if (registration) {
   await registration.ensure();
   registration.start();
-  log.info('Registered the admission webhook', { url: https.url, controllerUsername });
+  log.info('Registered the admission webhook', { url: admission.url, controllerUsername });
 }
 if (elector) elector.start();
 else controller.startReconciling();

@@ -21,6 +21,7 @@ export interface JSONSchema {
   maxLength?: number;
   minItems?: number;
   maxItems?: number;
+  maxProperties?: number;
   minimum?: number;
   maximum?: number;
   'x-kubernetes-validations'?: { rule: string; message: string; reason?: string; fieldPath?: string }[];
@@ -133,6 +134,7 @@ const labelSelector = (description: string): JSONSchema =>
         type: 'object',
         description: 'Labels that must all be present with these values.',
         additionalProperties: { type: 'string', maxLength: 63 },
+        maxProperties: 64,
       },
       matchExpressions: list(
         object(
@@ -294,6 +296,7 @@ const accessRequestSpec: JSONSchema = object(
           description:
             'Extra authentication attributes, including the pod name and UID of a pod-bound service-account token.',
           additionalProperties: list(string('', { maxLength: 1024 }), '', { maxItems: 16 }),
+          maxProperties: 32,
         },
       },
     ),
@@ -718,6 +721,29 @@ export const kinds: KindDefinition[] = [
   })),
 ];
 
+/** The schema of a whole object of one kind, as the CRD declares it. */
+export function objectSchema(def: KindDefinition): JSONSchema {
+  return {
+    type: 'object',
+    description: def.description,
+    required: ['spec'],
+    properties: {
+      apiVersion: {
+        type: 'string',
+        description: 'APIVersion defines the versioned schema of this representation of an object.',
+      },
+      kind: {
+        type: 'string',
+        description: 'Kind is a string value representing the REST resource this object represents.',
+      },
+      metadata: { type: 'object' },
+      spec: def.spec,
+      status: def.status,
+    },
+    ...(def.rootValidations ? { 'x-kubernetes-validations': def.rootValidations } : {}),
+  };
+}
+
 /** Builds the CustomResourceDefinition of one kind. */
 export function customResourceDefinition(def: KindDefinition): Record<string, unknown> {
   return {
@@ -742,28 +768,7 @@ export function customResourceDefinition(def: KindDefinition): Record<string, un
           storage: true,
           subresources: { status: {} },
           additionalPrinterColumns: def.printerColumns,
-          schema: {
-            openAPIV3Schema: {
-              type: 'object',
-              description: def.description,
-              required: ['spec'],
-              properties: {
-                apiVersion: {
-                  type: 'string',
-                  description: 'APIVersion defines the versioned schema of this representation of an object.',
-                },
-                kind: {
-                  type: 'string',
-                  description:
-                    'Kind is a string value representing the REST resource this object represents.',
-                },
-                metadata: { type: 'object' },
-                spec: def.spec,
-                status: def.status,
-              },
-              ...(def.rootValidations ? { 'x-kubernetes-validations': def.rootValidations } : {}),
-            },
-          },
+          schema: { openAPIV3Schema: objectSchema(def) },
         },
       ],
     },

@@ -74,6 +74,13 @@ export const MANAGED_BY = 'hourglass';
 export const annotations = {
   renew: 'hourglass.dev/renew',
   revoke: 'hourglass.dev/revoke',
+  /**
+   * The user name that last set or changed `hourglass.dev/renew`, as the API server authenticated
+   * them; stamped by the admission webhook, which refuses it from anyone else.
+   */
+  renewRequestedBy: 'hourglass.dev/renew-requested-by',
+  /** The same for `hourglass.dev/revoke`. */
+  revokeRequestedBy: 'hourglass.dev/revoke-requested-by',
   /** The subject Pod's or Job's UID when the request was admitted, set by the admission webhook. */
   subjectUid: 'hourglass.dev/subject-uid',
 } as const;

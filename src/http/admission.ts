@@ -1,14 +1,36 @@
-import type { V1SubjectAccessReviewSpec } from '@kubernetes/client-node';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { V1ResourceAttributes, V1SubjectAccessReviewSpec } from '@kubernetes/client-node';
+import { firstBoundsViolation } from '../api/bounds.ts';
+import { kinds, objectSchema, type JSONSchema } from '../api/schema.ts';
 import {
   annotations,
   FINALIZER,
+  GROUP,
   type AccessRequest,
+  type AccessRequestSpec,
   type AccessRequestStatus,
   type AnyAccessPolicy,
   type Condition,
 } from '../api/types.ts';
-import { readBody, sendJson, type Handler } from './router.ts';
+import { mapConcurrently } from '../runtime/concurrency.ts';
+import { sendJson, type Handler } from './router.ts';
 import { compileConditions, compileErrorsMessage } from '../policy/cel.ts';
+
+/**
+ * The largest AdmissionReview read, refused unread above: far above a real AccessRequest or
+ * policy (an update carries the object and the stored one), far below the 3 MiB the API server
+ * accepts, and parsed in about a millisecond.
+ */
+export const ADMISSION_BODY_LIMIT = 256 * 1024;
+/**
+ * SubjectAccessReviews one policy write may need (one per distinct apiGroup x resource x verb x
+ * resourceName its rules allow, one per token audience); a policy needing more is refused.
+ */
+export const MAX_ACCESS_REVIEWS = 64;
+/** SubjectAccessReviews of one policy write in flight at once. */
+export const ACCESS_REVIEW_CONCURRENCY = 8;
+/** The accesses (apiGroup x resource x verb x resourceName) a dry run is explained for. */
+export const MAX_EXPLAINED_ACCESSES = 4096;
 
 export interface UserInfo {
   username?: string;
@@ -31,6 +53,8 @@ interface AdmissionRequest {
 interface Verdict {
   allowed: boolean;
   message?: string;
+  /** The HTTP status of a refusal: 403 Forbidden unless said otherwise. */
+  code?: 413 | 422;
   patch?: object[];
   warnings?: string[];
 }
@@ -53,28 +77,41 @@ const allow = (extra: Omit<Verdict, 'allowed'> = {}): Verdict => ({ allowed: tru
 const refuse = (message: string): Verdict => ({ allowed: false, message });
 const pointer = (key: string) => key.replaceAll('~', '~0').replaceAll('/', '~1');
 
-/** The admission webhook: /mutate stamps and guards AccessRequests, /validate guards policies. */
+const schemaOf = new Map<string, JSONSchema>(kinds.map((kind) => [kind.plural, objectSchema(kind)]));
+
+/**
+ * What the CRD schema would refuse after admission, refused before anything else looks at the
+ * object, at a cost bounded by the schema's limits (an update may keep what is stored).
+ */
+function outOfBounds(review: AdmissionRequest): Verdict | undefined {
+  const schema = review.resource.group === GROUP ? schemaOf.get(review.resource.resource) : undefined;
+  if (!schema || !review.object || (review.operation !== 'CREATE' && review.operation !== 'UPDATE')) return;
+  const stored = review.operation === 'UPDATE' ? review.oldObject : undefined;
+  const violation = firstBoundsViolation(schema, review.object, stored);
+  return violation === undefined ? undefined : { allowed: false, code: 422, message: violation };
+}
+
+/**
+ * The admission webhook: /mutate stamps and guards AccessRequests, /validate guards policies.
+ * Served apart from the issuer endpoints: only the API server has reason to reach it.
+ */
 export function admissionRoutes(deps: AdmissionDeps): Record<string, { POST: Handler }> {
   const serve = (decide: (request: AdmissionRequest) => Promise<Verdict> | Verdict): { POST: Handler } => ({
     POST: async (req, res) => {
-      const review = JSON.parse(await readBody(req)) as { apiVersion?: string; request?: AdmissionRequest };
+      const read = await readReview(req);
+      if ('oversized' in read) {
+        const refusal: Verdict = { allowed: false, code: 413, message: TOO_LARGE };
+        if (read.uid) return answer(res, read.uid, refusal);
+        return sendJson(
+          res,
+          413,
+          { error: 'request_too_large', message: TOO_LARGE },
+          { Connection: 'close' },
+        );
+      }
+      const review = JSON.parse(read.body) as { apiVersion?: string; request?: AdmissionRequest };
       if (!review.request) return sendJson(res, 400, { error: 'not an AdmissionReview' });
-      const verdict = await decide(review.request);
-      sendJson(res, 200, {
-        apiVersion: 'admission.k8s.io/v1',
-        kind: 'AdmissionReview',
-        response: {
-          uid: review.request.uid,
-          allowed: verdict.allowed,
-          ...(verdict.allowed
-            ? {}
-            : { status: { code: 403, reason: 'Forbidden', message: verdict.message } }),
-          ...(verdict.patch?.length
-            ? { patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(verdict.patch)).toString('base64') }
-            : {}),
-          ...(verdict.warnings?.length ? { warnings: verdict.warnings.map((w) => w.slice(0, 1000)) } : {}),
-        },
-      });
+      answer(res, review.request.uid, outOfBounds(review.request) ?? (await decide(review.request)));
     },
   });
   return {
@@ -83,11 +120,69 @@ export function admissionRoutes(deps: AdmissionDeps): Record<string, { POST: Han
   };
 }
 
+const TOO_LARGE = `hourglass admits AccessRequests and policies whose AdmissionReview (on an update, with the stored object) is at most ${ADMISSION_BODY_LIMIT / 1024} KiB`;
+const REASONS = { 403: 'Forbidden', 413: 'RequestEntityTooLarge', 422: 'Invalid' } as const;
+
+function answer(res: ServerResponse, uid: string, verdict: Verdict): void {
+  const code = verdict.code ?? 403;
+  sendJson(res, 200, {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    response: {
+      uid,
+      allowed: verdict.allowed,
+      ...(verdict.allowed ? {} : { status: { code, reason: REASONS[code], message: verdict.message } }),
+      ...(verdict.patch?.length
+        ? { patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(verdict.patch)).toString('base64') }
+        : {}),
+      ...(verdict.warnings?.length ? { warnings: verdict.warnings.map((w) => w.slice(0, 1000)) } : {}),
+    },
+  });
+}
+
+// The API server writes the review's uid first ({"kind":...,"apiVersion":...,"request":{"uid":...).
+const HEAD_BYTES = 1024;
+const uidIn = (head: string) => /"request":\{"uid":"([^"\\]{1,128})"/.exec(head)?.[1];
+
+/**
+ * The body of an AdmissionReview; or, for one over ADMISSION_BODY_LIMIT (as declared or as read),
+ * the uid from its first bytes, the rest being discarded unread and unparsed, so that the refusal
+ * reaches the API server as an answer to its review.
+ */
+function readReview(req: IncomingMessage): Promise<{ body: string } | { oversized: true; uid?: string }> {
+  const declaredOver = Number(req.headers['content-length']) > ADMISSION_BODY_LIMIT;
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const oversized = () => {
+      req.removeListener('data', take);
+      req.resume();
+      resolve({
+        oversized: true,
+        uid: uidIn(Buffer.concat(chunks).subarray(0, HEAD_BYTES).toString('latin1')),
+      });
+    };
+    const take = (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size > ADMISSION_BODY_LIMIT || (declaredOver && size >= HEAD_BYTES)) oversized();
+    };
+    req.on('data', take);
+    req.once('end', () =>
+      declaredOver ? oversized() : resolve({ body: Buffer.concat(chunks).toString('utf8') }),
+    );
+    req.once('error', reject);
+  });
+}
+
 async function mutate(review: AdmissionRequest, deps: AdmissionDeps): Promise<Verdict> {
   if (review.resource.resource !== 'accessrequests') return allow();
   const request = review.object as unknown as AccessRequest;
   if (review.subResource === 'status') return guardStatus(review, deps);
-  if (review.operation !== 'CREATE' || review.subResource) return allow();
+  if (review.subResource || (review.operation !== 'CREATE' && review.operation !== 'UPDATE')) return allow();
+  const { stamps, refusal } = actorStamps(review, deps);
+  if (refusal) return refusal;
+  if (review.operation === 'UPDATE') return allow({ patch: annotationPatch(request, stamps) });
 
   if (request.spec?.requester) {
     return refuse(
@@ -102,28 +197,76 @@ async function mutate(review: AdmissionRequest, deps: AdmissionDeps): Promise<Ve
   else if (!finalizers.includes(FINALIZER))
     patch.push({ op: 'add', path: '/metadata/finalizers/-', value: FINALIZER });
   const subjectUid = deps.subjectUid(request);
-  if (subjectUid) {
-    if (!request.metadata?.annotations) patch.push({ op: 'add', path: '/metadata/annotations', value: {} });
-    patch.push({
-      op: 'add',
-      path: `/metadata/annotations/${pointer(annotations.subjectUid)}`,
-      value: subjectUid,
+  const added = { ...stamps, ...(subjectUid ? { [annotations.subjectUid]: subjectUid } : {}) };
+  patch.push(...annotationPatch(request, added));
+  if (!review.dryRun) return allow({ patch });
+  const accesses = accessCount(request.spec);
+  if (accesses > MAX_EXPLAINED_ACCESSES) {
+    return allow({
+      patch,
+      warnings: [
+        `hourglass explains requests of at most ${MAX_EXPLAINED_ACCESSES} accesses (apiGroups x resources x verbs x resourceNames); this one has ${accesses}`,
+      ],
     });
   }
-  if (!review.dryRun) return allow({ patch });
   // Explained as it would be stored: a requesters rule can only match the requester stamped here.
   const admitted: AccessRequest = {
     ...request,
-    metadata: {
-      ...request.metadata,
-      annotations: {
-        ...request.metadata?.annotations,
-        ...(subjectUid ? { [annotations.subjectUid]: subjectUid } : {}),
-      },
-    },
+    metadata: { ...request.metadata, annotations: { ...request.metadata?.annotations, ...added } },
     spec: { ...request.spec, requester },
   };
   return allow({ patch, warnings: deps.explain(admitted) });
+}
+
+/** Each annotation that asks for something, and the one that records who asked. */
+const ACTOR_STAMPS = [
+  [annotations.renew, annotations.renewRequestedBy],
+  [annotations.revoke, annotations.revokeRequestedBy],
+] as const;
+
+/**
+ * Who set or changed the renew or revoke annotation, as the API server authenticated them (the
+ * field manager is the client's choice); or the refusal of a stamp written by anyone but hourglass.
+ */
+function actorStamps(
+  review: AdmissionRequest,
+  deps: AdmissionDeps,
+): { stamps: Record<string, string>; refusal?: undefined } | { stamps?: undefined; refusal: Verdict } {
+  const user = review.userInfo.username ?? '';
+  const before = (review.oldObject as Partial<AccessRequest> | undefined)?.metadata?.annotations ?? {};
+  const after = (review.object as Partial<AccessRequest> | undefined)?.metadata?.annotations ?? {};
+  const stamps: Record<string, string> = {};
+  for (const [asked, stamp] of ACTOR_STAMPS) {
+    if (after[stamp] !== before[stamp] && user !== deps.controllerUsername())
+      return {
+        refusal: refuse(
+          `${stamp} is set by hourglass from the authenticated caller of ${asked}: do not write it`,
+        ),
+      };
+    if (after[asked] !== undefined && after[asked] !== before[asked]) stamps[stamp] = user;
+  }
+  return { stamps };
+}
+
+/** JSON patch operations setting these annotations on the request. */
+function annotationPatch(request: AccessRequest, added: Record<string, string>): object[] {
+  const entries = Object.entries(added);
+  if (entries.length === 0) return [];
+  if (!request.metadata?.annotations) return [{ op: 'add', path: '/metadata/annotations', value: added }];
+  return entries.map(([key, value]) => ({ op: 'add', path: `/metadata/annotations/${pointer(key)}`, value }));
+}
+
+/** The (apiGroup, resource, verb, resourceName) combinations the request asks for. */
+function accessCount(spec: AccessRequestSpec | undefined): number {
+  return (spec?.permissions ?? []).reduce(
+    (sum, rule) =>
+      sum +
+      rule.apiGroups.length *
+        rule.resources.length *
+        rule.verbs.length *
+        Math.max(1, rule.resourceNames?.length ?? 0),
+    0,
+  );
 }
 
 /**
@@ -207,7 +350,10 @@ function guardStatus(review: AdmissionRequest, deps: AdmissionDeps): Verdict {
   });
 }
 
-/** The author of a policy must hold every rule it allows, and `issue` on each token audience. */
+/**
+ * The author of a policy must hold every rule it allows, and `issue` on each token audience. Each
+ * distinct access is one SubjectAccessReview, at most MAX_ACCESS_REVIEWS per write.
+ */
 async function validate(review: AdmissionRequest, deps: AdmissionDeps): Promise<Verdict> {
   const kind = review.resource.resource;
   if ((kind !== 'accesspolicies' && kind !== 'clusteraccesspolicies') || review.subResource) return allow();
@@ -216,18 +362,50 @@ async function validate(review: AdmissionRequest, deps: AdmissionDeps): Promise<
   const problems = compileErrorsMessage(compileConditions(policy.spec.conditions));
   if (problems) return refuse(`spec.conditions: ${problems}`);
   const namespace = kind === 'accesspolicies' ? (policy.metadata.namespace ?? '') : '';
+  const reviews = accessReviewsOf(policy, namespace);
+  if (!reviews) {
+    return refuse(
+      `the author of a policy must hold what it allows, checked once per apiGroup x resource x verb x resourceName and per token audience: this policy needs more than ${MAX_ACCESS_REVIEWS} checks; split it into several policies`,
+    );
+  }
   const { username, uid, groups, extra } = review.userInfo;
-  const as = { user: username, uid, groups, extra };
-  const missing: string[] = [];
+  const held = await mapConcurrently(reviews, ACCESS_REVIEW_CONCURRENCY, ({ attributes }) =>
+    deps.allowedTo({ user: username, uid, groups, extra, resourceAttributes: attributes }),
+  );
+  const missing = reviews.filter((_, i) => !held[i]).map((r) => r.described);
+  if (missing.length === 0) return allow();
+  const where = namespace ? `in namespace "${namespace}"` : 'cluster-wide';
+  return refuse(
+    `${username} cannot allow what they do not hold ${where}: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', ...' : ''}`,
+  );
+}
+
+interface AccessReview {
+  attributes: V1ResourceAttributes;
+  /** As the refusal names it: `get secrets/orders-db`. */
+  described: string;
+}
+
+/**
+ * The distinct accesses whose holding the policy's author must prove, or undefined when there are
+ * more than MAX_ACCESS_REVIEWS. Never enumerates more than that many per rule: every combination
+ * of one rule's deduplicated lists is distinct.
+ */
+function accessReviewsOf(policy: AnyAccessPolicy, namespace: string): AccessReview[] | undefined {
+  const reviews = new Map<string, AccessReview>();
   for (const rule of policy.spec.allow?.permissions ?? []) {
-    for (const group of rule.apiGroups)
-      for (const resource of rule.resources)
-        for (const verb of rule.verbs)
-          for (const name of rule.resourceNames?.length ? rule.resourceNames : [undefined]) {
+    const groups = new Set(rule.apiGroups);
+    const resources = new Set(rule.resources);
+    const verbs = new Set(rule.verbs);
+    const names = rule.resourceNames?.length ? new Set(rule.resourceNames) : new Set([undefined]);
+    if (groups.size * resources.size * verbs.size * names.size > MAX_ACCESS_REVIEWS) return undefined;
+    for (const group of groups)
+      for (const resource of resources)
+        for (const verb of verbs)
+          for (const name of names) {
             const [plain = resource, subresource] = resource.split('/');
-            const ok = await deps.allowedTo({
-              ...as,
-              resourceAttributes: {
+            reviews.set(JSON.stringify([group, resource, verb, name]), {
+              attributes: {
                 namespace,
                 group,
                 resource: plain,
@@ -235,21 +413,16 @@ async function validate(review: AdmissionRequest, deps: AdmissionDeps): Promise<
                 ...(subresource ? { subresource } : {}),
                 ...(name ? { name } : {}),
               },
+              described: `${verb} ${group ? `${resource}.${group}` : resource}${name ? `/${name}` : ''}`,
             });
-            if (!ok)
-              missing.push(`${verb} ${group ? `${resource}.${group}` : resource}${name ? `/${name}` : ''}`);
           }
+    if (reviews.size > MAX_ACCESS_REVIEWS) return undefined;
   }
-  for (const audience of policy.spec.allow?.token?.audiences ?? []) {
-    const ok = await deps.allowedTo({
-      ...as,
-      resourceAttributes: { group: 'hourglass.dev', resource: 'audiences', verb: 'issue', name: audience },
+  for (const audience of new Set(policy.spec.allow?.token?.audiences ?? [])) {
+    reviews.set(JSON.stringify(['audience', audience]), {
+      attributes: { group: 'hourglass.dev', resource: 'audiences', verb: 'issue', name: audience },
+      described: `issue audiences.hourglass.dev/${audience}`,
     });
-    if (!ok) missing.push(`issue audiences.hourglass.dev/${audience}`);
   }
-  if (missing.length === 0) return allow();
-  const where = namespace ? `in namespace "${namespace}"` : 'cluster-wide';
-  return refuse(
-    `${username} cannot allow what they do not hold ${where}: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', ...' : ''}`,
-  );
+  return reviews.size > MAX_ACCESS_REVIEWS ? undefined : [...reviews.values()];
 }

@@ -19,6 +19,15 @@ export function route(
     try {
       await handler(req, res);
     } catch (error) {
+      if (error instanceof PayloadTooLarge) {
+        // The rest of the body is not read: the connection ends with this answer.
+        return sendJson(
+          res,
+          413,
+          { error: 'request_too_large', message: error.message },
+          { Connection: 'close' },
+        );
+      }
       onError(error);
       if (!res.headersSent) sendJson(res, 500, { error: 'internal_error' });
       else res.end();
@@ -41,12 +50,24 @@ export function sendJson(
   res.end(text);
 }
 
-export async function readBody(req: IncomingMessage, limit = 1024 * 1024): Promise<string> {
+/** A request body over the limit of its endpoint; answered 413 by `route`. */
+export class PayloadTooLarge extends Error {
+  constructor(limit: number, why?: string) {
+    super(`the request body is larger than ${limit} bytes${why ? `: ${why}` : ''}`);
+  }
+}
+
+/**
+ * The body as text. Over `limit` bytes it is refused (`why` says what the limit is for): unread
+ * when its declared length is over, else as soon as the bytes read are.
+ */
+export async function readBody(req: IncomingMessage, limit = 1024 * 1024, why?: string): Promise<string> {
+  if (Number(req.headers['content-length']) > limit) throw new PayloadTooLarge(limit, why);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > limit) throw Object.assign(new Error('request body too large'), { status: 413 });
+    if (size > limit) throw new PayloadTooLarge(limit, why);
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8');

@@ -35,7 +35,8 @@ function webhooks(baseUrl: string, caBundle: string) {
         ...common,
         name: 'mutate.hourglass.dev',
         clientConfig: { url: `${baseUrl}/mutate`, caBundle },
-        rules: [rule(['accessrequests'], ['CREATE']), rule(['accessrequests/status'], ['UPDATE'])],
+        // UPDATE: the renew and revoke annotations are stamped with who wrote them.
+        rules: [rule(['accessrequests'], ['CREATE', 'UPDATE']), rule(['accessrequests/status'], ['UPDATE'])],
         reinvocationPolicy: 'Never',
       },
     ],
@@ -88,13 +89,15 @@ export class LocalWebhookRegistration {
 
   async ensure(): Promise<void> {
     const { mutating, validating } = this.#desired;
-    const url = (config: { webhooks?: { clientConfig: { url?: string } }[] } | undefined) =>
-      config?.webhooks?.[0]?.clientConfig.url;
+    // What this controller registers: its URL and what is sent to it.
+    const registered = (
+      config: { webhooks?: { clientConfig: { url?: string }; rules?: object[] }[] } | undefined,
+    ) => JSON.stringify([config?.webhooks?.[0]?.clientConfig.url, config?.webhooks?.[0]?.rules]);
     const currentMutating = await this.#api
       .readMutatingWebhookConfiguration({ name: LOCAL_WEBHOOK_NAME })
       .catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
     if (!currentMutating) await this.#api.createMutatingWebhookConfiguration({ body: mutating });
-    else if (url(currentMutating) !== url(mutating)) {
+    else if (registered(currentMutating) !== registered(mutating)) {
       await this.#api.replaceMutatingWebhookConfiguration({
         name: LOCAL_WEBHOOK_NAME,
         body: {
@@ -107,7 +110,7 @@ export class LocalWebhookRegistration {
       .readValidatingWebhookConfiguration({ name: LOCAL_WEBHOOK_NAME })
       .catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
     if (!currentValidating) await this.#api.createValidatingWebhookConfiguration({ body: validating });
-    else if (url(currentValidating) !== url(validating)) {
+    else if (registered(currentValidating) !== registered(validating)) {
       await this.#api.replaceValidatingWebhookConfiguration({
         name: LOCAL_WEBHOOK_NAME,
         body: {

@@ -110,6 +110,11 @@ const badCombinations: [string, object, RegExp][] = [
     { replicas: 2, leaderElection: { enabled: false } },
     /replicas is 2 but leaderElection\.enabled is false: more than one replica needs leader election/,
   ],
+  [
+    'an admission NetworkPolicy that names no peer (it would cut the API server off)',
+    { webhook: { networkPolicy: { enabled: true, from: [] } } },
+    /webhook\.networkPolicy\.from must name who may reach the admission port/,
+  ],
 ];
 
 describe('the Helm chart charts/hourglass', () => {
@@ -250,6 +255,7 @@ describe('the Helm chart charts/hourglass', () => {
         LOG_LEVEL: 'info',
         HOURGLASS_HTTPS_PORT: '8443',
         HOURGLASS_HTTP_PORT: '8080',
+        HOURGLASS_ADMISSION_PORT: '9443',
         HOURGLASS_TLS_CERT_FILE: '/var/run/hourglass/tls/tls.crt',
         HOURGLASS_TLS_KEY_FILE: '/var/run/hourglass/tls/tls.key',
         HOURGLASS_TLS_CA_FILE: '/var/run/hourglass/tls/ca.crt',
@@ -265,6 +271,14 @@ describe('the Helm chart charts/hourglass', () => {
         targetPort: 'https',
         protocol: 'TCP',
       });
+      // Admission has a port of its own, apart from the issuer endpoints.
+      expect(service.spec.ports).to.deep.include({
+        name: 'admission',
+        port: 9443,
+        targetPort: 'admission',
+        protocol: 'TCP',
+      });
+      expect(container.ports).to.deep.include({ name: 'admission', containerPort: 9443, protocol: 'TCP' });
       const pod = find(manifests, 'Deployment').spec.template.spec;
       const tlsVolume = pod.volumes.find((v: Manifest) => v.name === 'tls');
       expect(tlsVolume.secret.secretName).to.equal('hourglass-tls');
@@ -344,7 +358,7 @@ describe('the Helm chart charts/hourglass', () => {
           name: 'hourglass',
           namespace: 'hourglass-system',
           path,
-          port: 443,
+          port: 9443,
         });
         expect(webhook.clientConfig.caBundle, `${kind} caBundle`).to.equal(secret.data['ca.crt']);
         const covered = webhook.rules.flatMap((r: Manifest) =>
@@ -410,6 +424,36 @@ describe('the Helm chart charts/hourglass', () => {
       ]);
       const service = find(manifests, 'Service');
       expect(service.spec.ports.map((p: Manifest) => p.name)).to.include('http-metrics');
+    });
+
+    it('renders no NetworkPolicy by default, and one that lets only the given peers reach the admission port', async () => {
+      expect(kindsOf(await render('hourglass', 'hourglass-system'))).to.not.include(
+        'NetworkPolicy/hourglass-admission',
+      );
+      const apiServer = { ipBlock: { cidr: '10.0.0.0/24' } };
+      const manifests = await render('hourglass', 'hourglass-system', {
+        webhook: { networkPolicy: { enabled: true, from: [apiServer] } },
+      });
+      const policy = find(manifests, 'NetworkPolicy');
+      expect(policy.metadata.name).to.equal('hourglass-admission');
+      const podLabels = find(manifests, 'Deployment').spec.template.metadata.labels;
+      for (const [key, value] of Object.entries(policy.spec.podSelector.matchLabels))
+        expect(podLabels[key], key).to.equal(value);
+      expect(policy.spec.policyTypes).to.deep.equal(['Ingress']);
+      expect(policy.spec.ingress).to.deep.equal([
+        // The issuer endpoints and /metrics stay open to every peer.
+        {
+          ports: [
+            { port: 'https', protocol: 'TCP' },
+            { port: 'http-metrics', protocol: 'TCP' },
+          ],
+        },
+        { ports: [{ port: 'admission', protocol: 'TCP' }], from: [apiServer] },
+      ]);
+      const [container] = find(manifests, 'Deployment').spec.template.spec.containers;
+      const named = container.ports.map((p: Manifest) => p.name);
+      for (const rule of policy.spec.ingress)
+        for (const { port } of rule.ports) expect(named, `container port ${port}`).to.include(port);
     });
 
     it('widens the default member of the ceiling from values, and ships none for []', async () => {

@@ -100,6 +100,14 @@ export class ControllerProcess {
     return line.message.slice('Listening on '.length);
   }
 
+  /** The URL of the admission webhook (/mutate, /validate), apart from the issuer's. */
+  admissionUrl(): string {
+    const prefix = 'Listening for admission reviews on ';
+    const line = this.lines.find((l) => l.message.startsWith(prefix));
+    if (!line) throw new Error('the controller logged no admission address');
+    return line.message.slice(prefix.length);
+  }
+
   audit(event?: string): LogLine[] {
     return this.lines.filter((l) => l.audit === true && (!event || l.event === event));
   }

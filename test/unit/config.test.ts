@@ -35,4 +35,13 @@ describe('controller flags', () => {
       '--key-publish-lead must be shorter than --key-rotation-period',
     );
   });
+
+  it('serves admission on a port of its own, from the flag or the environment, free by default locally', () => {
+    expect(loadConfig([], env).admissionPort).to.equal(0);
+    expect(loadConfig(['--admission-port', '9443'], env).admissionPort).to.equal(9443);
+    expect(loadConfig([], { ...env, HOURGLASS_ADMISSION_PORT: '9444' }).admissionPort).to.equal(9444);
+    expect(() => loadConfig(['--admission-port=-1'], env)).to.throw(
+      '--admission-port must be an integer >= 0, got "-1"',
+    );
+  });
 });

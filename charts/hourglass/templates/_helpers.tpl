@@ -65,6 +65,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- if ge (int .Values.tls.selfSigned.renewBeforeDays) (int .Values.tls.selfSigned.validityDays) -}}
 {{- fail "tls.selfSigned.renewBeforeDays must be less than tls.selfSigned.validityDays" -}}
 {{- end -}}
+{{- if and .Values.webhook.networkPolicy.enabled (not .Values.webhook.networkPolicy.from) -}}
+{{- fail "webhook.networkPolicy.from must name who may reach the admission port (the API server) when webhook.networkPolicy.enabled is true" -}}
+{{- end -}}
 {{- if and .Values.certManager.enabled .Values.certManager.issuerRef (not .Values.certManager.issuerRef.name) -}}
 {{- fail "certManager.issuerRef.name is required when certManager.issuerRef is set" -}}
 {{- end -}}

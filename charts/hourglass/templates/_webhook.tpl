@@ -10,7 +10,7 @@ clientConfig:
     name: {{ include "hourglass.serviceName" .root }}
     namespace: {{ .root.Release.Namespace }}
     path: {{ .path }}
-    port: 443
+    port: 9443
   {{- with .caBundle }}
   caBundle: {{ . }}
   {{- end }}
