@@ -8,7 +8,7 @@ import { Agent, fetch as undiciFetch } from 'undici';
 import { annotations, GROUP, plural, VERSION } from '../../src/api/types.ts';
 import { statusCode, statusMessage } from '../../src/k8s/errors.ts';
 import { percentile } from '../../hack/bench/stats.ts';
-import { kubectlOk, repoRoot, useNamespace } from '../support/cluster.ts';
+import { eventually, kubectlOk, repoRoot, useNamespace } from '../support/cluster.ts';
 import { useController } from '../support/controller.ts';
 import { allowEverything, oversizedAccessRequest, pollHealthz } from '../support/flood.ts';
 import {
@@ -37,7 +37,10 @@ describe('admission bounds', function () {
     const ns = namespace();
     await createServiceAccount(ns, 'etl');
     await createPod(ns, 'etl-pod', 'etl');
-    await createPolicy(ns, 'everything', { allow: allowEverything, requesters: { users: ['mallory'] } });
+    await createPolicy(ns, 'everything', {
+      allow: allowEverything,
+      requesters: { users: ['mallory'], groups: ['system:masters'] },
+    });
     // A tenant: edit in the namespace, and what a requester needs on AccessRequests.
     await kubectlOk([
       '-n',
@@ -150,7 +153,7 @@ describe('admission bounds', function () {
 
   it('renew by a tenant is attributed to the authenticated user, not to the field manager the client chose', async () => {
     const ns = namespace();
-    await createRequest(ns, 'renewed', { subject: { podName: 'etl-pod' } });
+    await createRequest(ns, 'renewed', { subject: { podName: 'etl-pod' }, token: undefined });
     const annotate = (...args: string[]) =>
       kubectlAs(mallory, [
         '-n',
@@ -168,6 +171,17 @@ describe('admission bounds', function () {
     expect(request?.metadata.annotations?.[annotations.renewRequestedBy]).to.equal('mallory');
     const managers = (request?.metadata.managedFields ?? []).map((entry) => entry.manager);
     expect(managers, 'the field manager is only what the client said').to.include('alice');
+    const audited = await eventually(
+      async () => {
+        const line = controller()
+          .audit('grant.renewed')
+          .find((l) => (l.request as { name: string }).name === 'renewed');
+        if (!line) throw new Error('not renewed yet');
+        return line;
+      },
+      { what: 'the renewal to be audited' },
+    );
+    expect(audited.actor, 'the audit names who renewed').to.equal('mallory');
 
     const forged = await annotate(`${annotations.revokeRequestedBy}=alice`);
     expect(forged.code).to.not.equal(0);

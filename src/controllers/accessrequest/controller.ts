@@ -20,7 +20,7 @@ import type { GrantObject, GrantObjectStore } from '../../k8s/grant-store.ts';
 import type { GrantTokenClaims } from '../../tokens/grant-token.ts';
 import type { Caches, WrittenCache } from './caches.ts';
 import { GrantObjectPort } from './grant-objects.ts';
-import { AccessRequestReconciler, setsAnnotations, type ReconcilerDeps } from './reconcile.ts';
+import { AccessRequestReconciler, type ReconcilerDeps } from './reconcile.ts';
 
 const keyOf = (namespace: string, name: string) => `${namespace}/${name}`;
 const NONE: ReadonlySet<string> = new Set();
@@ -39,13 +39,6 @@ function dropManagedFields(object: KubernetesObject): void {
   delete object.metadata.managedFields;
   if (object.metadata.annotations?.[LAST_APPLIED] !== undefined)
     delete object.metadata.annotations[LAST_APPLIED];
-}
-
-/** A request keeps only the managedFields entries that tell who set its annotations. */
-function keepAnnotationManagers(request: AccessRequest): void {
-  const managedFields = request.metadata.managedFields?.filter(setsAnnotations);
-  dropManagedFields(request);
-  if (managedFields?.length) request.metadata.managedFields = managedFields;
 }
 
 /** A grant Secret as the reconciler reads it: its grant id and expiry, never the token. */
@@ -135,11 +128,8 @@ export class AccessRequestController {
     const crdPath = (kind: keyof typeof plural) => `/apis/${GROUP}/${VERSION}/${plural[kind]}`;
 
     this.caches = {
-      requests: inform<AccessRequest>(
-        crdPath('AccessRequest'),
-        custom('AccessRequest'),
-        (r) => this.#onRequest(r),
-        { strip: keepAnnotationManagers },
+      requests: inform<AccessRequest>(crdPath('AccessRequest'), custom('AccessRequest'), (r) =>
+        this.#onRequest(r),
       ),
       policies: inform<AnyAccessPolicy>(crdPath('AccessPolicy'), custom('AccessPolicy'), (p) =>
         this.#onPolicy(p),

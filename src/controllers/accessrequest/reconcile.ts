@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { KubernetesObject, V1Job, V1ManagedFieldsEntry, V1Pod } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Job, V1Pod } from '@kubernetes/client-node';
 import {
   annotations,
   FINALIZER,
@@ -58,10 +58,6 @@ export interface ReconcilerDeps extends ObserverDeps {
 export interface ReconcileResult {
   requeueAfterMs?: number;
 }
-
-/** A managedFields entry of a field manager that set annotations (renew, revoke): who asked. */
-export const setsAnnotations = (entry: V1ManagedFieldsEntry): boolean =>
-  JSON.stringify(entry.fieldsV1 ?? {}).includes('"f:annotations"');
 
 /** Reconciles one AccessRequest, by key "namespace/name", towards what plan() decides. */
 export class AccessRequestReconciler {
@@ -328,7 +324,7 @@ export class AccessRequestReconciler {
     this.#d.recordRevoked(oldId, oldExpiry);
     const { metrics, auditor } = this.#d;
     metrics.grantsRevoked.inc({ reason: 'Renewed' });
-    const actor = this.#annotationManager(request);
+    const actor = request.metadata.annotations?.[annotations.renewRequestedBy];
     auditor.record('grant.revoked', request, {
       reason: 'Renewed',
       message: `Revoked grant ${oldId}: renewed`,
@@ -362,7 +358,7 @@ export class AccessRequestReconciler {
       reason: 'RenewalRefused',
       message,
       warning: true,
-      actor: this.#annotationManager(request),
+      actor: request.metadata.annotations?.[annotations.renewRequestedBy],
     });
     return { requeueAfterMs: Date.parse(request.status?.grant?.expiresAt ?? '') - now.getTime() };
   }
@@ -385,12 +381,6 @@ export class AccessRequestReconciler {
         : (live as V1Job).spec?.template?.spec?.serviceAccountName) ?? 'default';
     if (this.#d.caches.serviceAccounts.get(namespace, serviceAccountName)) return true;
     return (await this.#d.readLive('ServiceAccount', namespace, serviceAccountName)) !== undefined;
-  }
-
-  /** The field manager that last set the annotations: the best record of who asked, short of admission. */
-  #annotationManager(request: AccessRequest): string | undefined {
-    const entry = request.metadata.managedFields?.filter(setsAnnotations).at(-1);
-    return entry?.manager;
   }
 
   /**
@@ -455,7 +445,9 @@ export class AccessRequestReconciler {
       reason: revocation.reason,
       message: `Revoked grant ${grantId ?? ''}: ${revocation.message}`,
       ...(grantId ? { grantId } : {}),
-      ...(revocation.reason === 'Manual' ? { actor: this.#annotationManager(request) } : {}),
+      ...(revocation.reason === 'Manual'
+        ? { actor: request.metadata.annotations?.[annotations.revokeRequestedBy] }
+        : {}),
     });
   }
 
