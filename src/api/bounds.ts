@@ -72,7 +72,7 @@ function ownViolation(schema: JSONSchema, value: unknown): string | undefined {
       // The API server counts characters (code points); a UTF-16 length within the limit is enough.
       if (max !== undefined && value.length > max) {
         const characters = codePoints(value);
-        if (characters > max) return `at most ${max} characters (got ${characters})`;
+        if (characters > max) return `at most ${quantity(max, 'character')} (got ${characters})`;
       }
       return undefined;
     }
@@ -84,7 +84,7 @@ function ownViolation(schema: JSONSchema, value: unknown): string | undefined {
       if (!Array.isArray(value)) return `must be a list (got ${kindOf(value)})`;
       const max = schema.maxItems;
       return max !== undefined && value.length > max
-        ? `at most ${max} items (got ${value.length})`
+        ? `at most ${quantity(max, 'item')} (got ${value.length})`
         : undefined;
     }
     case 'object': {
@@ -93,7 +93,8 @@ function ownViolation(schema: JSONSchema, value: unknown): string | undefined {
       if (max === undefined) return undefined;
       let count = 0;
       for (const name in value as object) {
-        if (Object.hasOwn(value as object, name) && ++count > max) return `at most ${max} entries (got more)`;
+        if (Object.hasOwn(value as object, name) && ++count > max)
+          return `at most ${quantity(max, 'entry', 'entries')} (got more)`;
       }
       return undefined;
     }
@@ -101,6 +102,8 @@ function ownViolation(schema: JSONSchema, value: unknown): string | undefined {
       return undefined;
   }
 }
+
+const quantity = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 function kindOf(value: unknown): string {
   if (Array.isArray(value)) return 'list';
