@@ -29,8 +29,8 @@ export const ADMISSION_BODY_LIMIT = 256 * 1024;
 export const MAX_ACCESS_REVIEWS = 64;
 /** SubjectAccessReviews of one policy write in flight at once. */
 export const ACCESS_REVIEW_CONCURRENCY = 8;
-/** The accesses (apiGroup x resource x verb x resourceName) a dry run is explained for. */
-export const MAX_EXPLAINED_ACCESSES = 4096;
+/** The accesses (apiGroup x resource x verb x resourceName) one request may name: every decision weighs each. */
+export const MAX_REQUESTED_ACCESSES = 4096;
 
 export interface UserInfo {
   username?: string;
@@ -184,6 +184,12 @@ async function mutate(review: AdmissionRequest, deps: AdmissionDeps): Promise<Ve
   if (refusal) return refusal;
   if (review.operation === 'UPDATE') return allow({ patch: annotationPatch(request, stamps) });
 
+  const accesses = accessCount(request.spec);
+  if (accesses > MAX_REQUESTED_ACCESSES) {
+    return refuse(
+      `spec.permissions: a request may name at most ${MAX_REQUESTED_ACCESSES} accesses (apiGroups x resources x verbs x resourceNames); this one names ${accesses}: split the task into several requests`,
+    );
+  }
   if (request.spec?.requester) {
     return refuse(
       'spec.requester is set by hourglass from the authenticated caller: remove it from the manifest',
@@ -200,15 +206,6 @@ async function mutate(review: AdmissionRequest, deps: AdmissionDeps): Promise<Ve
   const added = { ...stamps, ...(subjectUid ? { [annotations.subjectUid]: subjectUid } : {}) };
   patch.push(...annotationPatch(request, added));
   if (!review.dryRun) return allow({ patch });
-  const accesses = accessCount(request.spec);
-  if (accesses > MAX_EXPLAINED_ACCESSES) {
-    return allow({
-      patch,
-      warnings: [
-        `hourglass explains requests of at most ${MAX_EXPLAINED_ACCESSES} accesses (apiGroups x resources x verbs x resourceNames); this one has ${accesses}`,
-      ],
-    });
-  }
   // Explained as it would be stored: a requesters rule can only match the requester stamped here.
   const admitted: AccessRequest = {
     ...request,

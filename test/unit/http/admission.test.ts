@@ -7,7 +7,7 @@ import {
   ACCESS_REVIEW_CONCURRENCY,
   ADMISSION_BODY_LIMIT,
   MAX_ACCESS_REVIEWS,
-  MAX_EXPLAINED_ACCESSES,
+  MAX_REQUESTED_ACCESSES,
   admissionRoutes,
   type AdmissionDeps,
   type UserInfo,
@@ -234,7 +234,7 @@ describe('admission webhook', () => {
       expect(fake.calls.explain).to.equal(1);
     });
 
-    it('does not explain a request of more accesses than the explanation budget', async () => {
+    it('refuses a namespace tenant’s request of more accesses than any decision should weigh, before deciding it', async () => {
       const object = accessRequest({
         permissions: [
           {
@@ -244,17 +244,19 @@ describe('admission webhook', () => {
           },
         ],
       });
-      const response = await review('/mutate', {
-        resource: 'accessrequests',
-        operation: 'CREATE',
-        object,
-        dryRun: true,
-      });
-      expect(response.allowed).to.equal(true);
+      for (const dryRun of [true, false]) {
+        const response = await review('/mutate', {
+          resource: 'accessrequests',
+          operation: 'CREATE',
+          object,
+          dryRun,
+        });
+        expect(response.allowed).to.equal(false);
+        expect(response.status?.message).to.equal(
+          `spec.permissions: a request may name at most ${MAX_REQUESTED_ACCESSES} accesses (apiGroups x resources x verbs x resourceNames); this one names 8192: split the task into several requests`,
+        );
+      }
       expect(fake.calls.explain).to.equal(0);
-      expect(response.warnings).to.deep.equal([
-        `hourglass explains requests of at most ${MAX_EXPLAINED_ACCESSES} accesses (apiGroups x resources x verbs x resourceNames); this one has 8192`,
-      ]);
     });
   });
 
