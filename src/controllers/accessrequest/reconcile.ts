@@ -12,7 +12,6 @@ import type { AccessRequestClient } from '../../k8s/resources.ts';
 import type { Logger } from '../../log.ts';
 import type { Metrics } from '../../metrics.ts';
 import type { Allowed } from '../../policy/decide.ts';
-import { KeyedLock } from '../../runtime/keyed-lock.ts';
 import {
   BeyondCeiling,
   GRANT_KINDS,
@@ -63,12 +62,22 @@ export interface ReconcileResult {
 export class AccessRequestReconciler {
   readonly #d: ReconcilerDeps;
   readonly observer: RequestObserver;
-  /** One issuance decision at a time per service account, so that maxActivePerSubject holds. */
-  readonly #issuing = new KeyedLock();
+  /**
+   * "namespace/serviceAccount" → UIDs of requests whose issuance intent is being written: they
+   * count against maxActivePerSubject until the cache holds the write.
+   */
+  readonly #reserved = new Map<string, Set<string>>();
 
   constructor(deps: ReconcilerDeps) {
     this.#d = deps;
-    this.observer = new RequestObserver(deps);
+    this.observer = new RequestObserver({
+      ...deps,
+      grantedRequests: (namespace, serviceAccountName) => {
+        const granted = deps.grantedRequests(namespace, serviceAccountName);
+        const reserved = this.#reserved.get(`${namespace}/${serviceAccountName}`);
+        return reserved ? new Set([...granted, ...reserved]) : granted;
+      },
+    });
   }
 
   async reconcile(key: string): Promise<ReconcileResult> {
@@ -278,26 +287,38 @@ export class AccessRequestReconciler {
   }
 
   /**
-   * Decides again and records the intent of an issuance, one request of a service account at a
-   * time: the next decision then counts this one against maxActivePerSubject. Undefined when the
-   * request changed, or no longer plans an issuance: the caller requeues.
+   * Decides again and records the intent of an issuance. From the decision to the moment the cache
+   * holds the write, the request is reserved (without an await in between, so no other decision
+   * of this process can slip in): the next decision counts it against maxActivePerSubject.
+   * Undefined when the request changed, or no longer plans an issuance: the caller requeues.
    */
-  #recordIntent(request: AccessRequest, workload: Workload, now: Date): Promise<AccessRequest | undefined> {
-    const { namespace, name } = request.metadata;
-    return this.#issuing.run(`${namespace}/${workload.serviceAccountName}`, async () => {
-      const current = this.#d.caches.requests.get(namespace, name);
-      if (!current || current.metadata.resourceVersion !== request.metadata.resourceVersion) return undefined;
-      const next = plan(this.observer.observe(current, now));
-      if (next.action !== 'issue') return undefined;
-      const { decision } = next;
-      const lifetimeEndsAt = new Date(now.getTime() + decision.maxLifetimeSeconds * 1000);
-      const expiresAt = new Date(
-        Math.min(now.getTime() + decision.ttlSeconds * 1000, lifetimeEndsAt.getTime()),
-      );
-      const subject = this.#subjectStatus(current, workload);
-      const terms = { decision, grantId: randomUUID(), expiresAt, lifetimeEndsAt, subject };
-      return this.#writeStatus(current, issuingStatus(current, terms, now));
-    });
+  async #recordIntent(
+    request: AccessRequest,
+    workload: Workload,
+    now: Date,
+  ): Promise<AccessRequest | undefined> {
+    const { namespace, name, uid } = request.metadata;
+    const current = this.#d.caches.requests.get(namespace, name);
+    if (!current || current.metadata.resourceVersion !== request.metadata.resourceVersion) return undefined;
+    const next = plan(this.observer.observe(current, now));
+    if (next.action !== 'issue') return undefined;
+    const { decision } = next;
+    const lifetimeEndsAt = new Date(now.getTime() + decision.maxLifetimeSeconds * 1000);
+    const expiresAt = new Date(
+      Math.min(now.getTime() + decision.ttlSeconds * 1000, lifetimeEndsAt.getTime()),
+    );
+    const subject = this.#subjectStatus(current, workload);
+    const terms = { decision, grantId: randomUUID(), expiresAt, lifetimeEndsAt, subject };
+    const key = `${namespace}/${workload.serviceAccountName}`;
+    let reserved = this.#reserved.get(key);
+    if (!reserved) this.#reserved.set(key, (reserved = new Set()));
+    reserved.add(uid);
+    try {
+      return await this.#writeStatus(current, issuingStatus(current, terms, now));
+    } finally {
+      reserved.delete(uid);
+      if (reserved.size === 0 && this.#reserved.get(key) === reserved) this.#reserved.delete(key);
+    }
   }
 
   async #renew(
