@@ -26,8 +26,10 @@ export interface AuditDetails {
   warning?: boolean;
 }
 
-const EVENT_ACTIONS: Record<AuditEventName, string> = {
-  'request.received': 'Receive',
+/** An audit event that is also a Kubernetes Event; a request's arrival is in the log only. */
+export type TransitionEventName = Exclude<AuditEventName, 'request.received'>;
+
+const EVENT_ACTIONS: Record<TransitionEventName, string> = {
   decision: 'Decide',
   approval: 'Approve',
   'grant.issued': 'Issue',
@@ -45,8 +47,9 @@ export function permissionsHash(request: AccessRequest): string {
 }
 
 /**
- * Writes one JSON audit line per event on stdout and publishes the same event as a Kubernetes
- * Event on the AccessRequest. Secret values and tokens are never passed in, so never written.
+ * Writes one JSON audit line per event on stdout; a transition that a person reads (awaiting
+ * approval, approved, issued, renewed, revoked, denied, failed) is also a Kubernetes Event on the
+ * AccessRequest. Secret values and tokens are never passed in, so never written.
  */
 export class Auditor {
   readonly #log: Logger;
@@ -57,7 +60,27 @@ export class Auditor {
     this.#events = events;
   }
 
-  record(event: AuditEventName, request: AccessRequest, details: AuditDetails): void {
+  /** The audit line and the Event of a transition. */
+  record(event: TransitionEventName, request: AccessRequest, details: AuditDetails): void {
+    this.log(event, request, details);
+    const { metadata } = request;
+    this.#events.record(
+      {
+        apiVersion: API_VERSION,
+        kind: 'AccessRequest',
+        namespace: metadata.namespace,
+        name: metadata.name,
+        uid: metadata.uid,
+      },
+      details.warning ? 'Warning' : 'Normal',
+      details.reason,
+      EVENT_ACTIONS[event],
+      details.message,
+    );
+  }
+
+  /** The audit line alone, for a step whose transition is published by a later record of the same pass. */
+  log(event: AuditEventName, request: AccessRequest, details: AuditDetails): void {
     const { metadata, spec, status } = request;
     this.#log.info(details.message, {
       audit: true,
@@ -77,18 +100,5 @@ export class Auditor {
       grantId: details.grantId ?? status?.grant?.id,
       expiresAt: details.expiresAt ?? status?.grant?.expiresAt,
     });
-    this.#events.record(
-      {
-        apiVersion: API_VERSION,
-        kind: 'AccessRequest',
-        namespace: metadata.namespace,
-        name: metadata.name,
-        uid: metadata.uid,
-      },
-      details.warning ? 'Warning' : 'Normal',
-      details.reason,
-      EVENT_ACTIONS[event],
-      details.message,
-    );
   }
 }

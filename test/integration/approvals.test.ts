@@ -103,8 +103,16 @@ describe('policy as code: approvals, requesters.self and dry-run', function () {
       .audit(event)
       .filter((line) => (line.request as { name: string }).name === name);
 
-  /** Waits for the request's Event with this reason, and checks the audit record when this controller wrote it. */
-  async function expectAudited(name: string, reason: string, approver: string | undefined) {
+  /**
+   * Waits for the request's Event with this reason, and checks the approver of its decision record
+   * (with that reason, or `decisionReason`) when this controller wrote it.
+   */
+  async function expectAudited(
+    name: string,
+    reason: string,
+    approver: string | undefined,
+    decisionReason = reason,
+  ) {
     const events = await eventually(
       async () => {
         const all = await eventsOf(namespace(), name);
@@ -113,7 +121,7 @@ describe('policy as code: approvals, requesters.self and dry-run', function () {
       },
       { what: `a ${reason} Event on ${name}` },
     );
-    const records = auditOf('decision', name).filter((line) => line.reason === reason);
+    const records = auditOf('decision', name).filter((line) => line.reason === decisionReason);
     for (const record of records) expect(record.approver, JSON.stringify(record)).to.equal(approver);
     return events;
   }
@@ -146,7 +154,7 @@ describe('policy as code: approvals, requesters.self and dry-run', function () {
       expect(granted.status?.conditions?.some((c) => c.type === 'Denied')).to.equal(false);
       expect(await canI(namespace(), 'etl', 'get', 'secrets', 'orders-db')).to.equal(true);
       expect((await grantObjectsPresent(namespace(), 'approved')).any).to.equal(true);
-      await expectAudited('approved', 'PolicyAllowed', 'alice');
+      await expectAudited('approved', 'Issued', 'alice', 'PolicyAllowed');
     });
 
     it('ends Denied when a listed approver adds Denied, and issues nothing', async () => {

@@ -147,7 +147,7 @@ export class AccessRequestReconciler {
     const deciding = ['conclude', 'awaitApproval', 'issue'].includes(next.action);
     if (!status?.phase && deciding) {
       const { podName, jobName } = request.spec.subject;
-      this.#d.auditor.record('request.received', request, {
+      this.#d.auditor.log('request.received', request, {
         reason: 'Received',
         message: `Received request for ${podName ? `pod ${podName}` : `Job ${jobName}`}`,
         ...(request.spec.requester?.username ? { actor: request.spec.requester.username } : {}),
@@ -264,17 +264,18 @@ export class AccessRequestReconciler {
     }
     const issued = { ...issuing, status: grantedStatus(issuing, uids, now) };
     const grant = issued.status.grant ?? {};
+    const policy = issued.status.policy;
     // Audited before the status write: a crash in between repeats the record (same grant id)
     // rather than losing it.
     const { metrics, auditor } = this.#d;
-    auditor.record('decision', issued, {
+    auditor.log('decision', issued, {
       reason: 'PolicyAllowed',
       message: `Allowed request: ${issued.status.decision}`,
       decision: issued.status.decision ?? '',
     });
     auditor.record('grant.issued', issued, {
       reason: 'Issued',
-      message: `Issued grant ${grant.id} until ${grant.expiresAt}`,
+      message: `Issued grant ${grant.id} until ${grant.expiresAt} under ${policy?.kind}/${policy?.name}`,
       ...(grant.id ? { grantId: grant.id } : {}),
       ...(grant.expiresAt ? { expiresAt: grant.expiresAt } : {}),
     });
