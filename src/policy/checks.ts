@@ -6,7 +6,7 @@ import { parseDuration } from './duration.ts';
 import { requesterRefusal } from './requesters.ts';
 import { firstUncoveredAccess, type UncoveredAccess } from './rules.ts';
 import { matchesLabelSelector } from './selector.ts';
-import { coversActions, matchesTarget } from './target.ts';
+import { matchesTarget } from '../tokens/contract.ts';
 import { grantTTL, type PolicyTerms } from './terms.ts';
 
 export interface PolicyCheckContext {
@@ -59,6 +59,11 @@ const permissionsCovered: PolicyCheck = ({ input, policy }) => {
   }
   return undefined;
 };
+
+/** Whether every requested action is allowed: literally, or by a "*" that allows any action. */
+export function coversActions(allowed: readonly string[], requested: readonly string[]): boolean {
+  return allowed.includes('*') || requested.every((action) => allowed.includes(action));
+}
 
 const tokenCovered: PolicyCheck = ({ input, policy }) => {
   const requested = input.request.spec.token;

@@ -1,10 +1,6 @@
 import { SignJWT } from 'jose';
 import { canSign, type SigningKey } from './keys.ts';
-
-/** The JWT `typ` header of grant tokens (RFC 8725 explicit typing). */
-export const GRANT_TOKEN_TYPE = 'hourglass-grant+jwt';
-/** The private claim that carries what the grant is for. */
-export const GRANT_CLAIM = 'hourglass.dev';
+import { GRANT_CLAIM, GRANT_TOKEN_TYPE, type GrantTokenPayload } from './contract.ts';
 
 /** Everything a grant token says, as the controller knows it. */
 export interface GrantTokenClaims {
@@ -25,28 +21,6 @@ export interface GrantTokenClaims {
   workload: { kind: 'Pod' | 'Job'; name: string; uid: string };
   /** How many renewals preceded this grant: 0 for the first issue. */
   renewal: number;
-}
-
-export interface GrantClaim {
-  request: { namespace: string; name: string; uid: string };
-  purpose: string;
-  actions: string[];
-  target: string;
-  pod?: { name: string; uid: string };
-  job?: { name: string; uid: string };
-  renewal: number;
-}
-
-/** The payload of a grant token; times are in seconds since the epoch. */
-export interface GrantTokenPayload {
-  iss: string;
-  sub: string;
-  aud: string;
-  iat: number;
-  nbf: number;
-  exp: number;
-  jti: string;
-  [GRANT_CLAIM]: GrantClaim;
 }
 
 export function serviceAccountSubject(namespace: string, serviceAccountName: string): string {

@@ -1,6 +1,6 @@
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { AccessRequest } from '../api/types.ts';
-import { GRANT_CLAIM, GRANT_TOKEN_TYPE, type GrantClaim, type GrantTokenPayload } from './grant-token.ts';
+import { GRANT_CLAIM, GRANT_TOKEN_TYPE, type GrantClaim, type GrantTokenPayload } from './contract.ts';
 import { SIGNING_ALG, type KeySet } from './keys.ts';
 import type { RevokedGrants } from './revocations.ts';
 

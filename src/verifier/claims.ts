@@ -1,6 +1,5 @@
 import type { JWTPayload } from 'jose';
-import { GRANT_CLAIM } from '../tokens/grant-token.ts';
-import { matchesTarget } from '../policy/target.ts';
+import { GRANT_CLAIM, matchesTarget } from '../tokens/contract.ts';
 import { quote } from './header.ts';
 import { refuse } from './refusal.ts';
 

@@ -1,5 +1,5 @@
 import { decodeProtectedHeader, type ProtectedHeaderParameters } from 'jose';
-import { GRANT_TOKEN_TYPE } from '../tokens/grant-token.ts';
+import { GRANT_TOKEN_TYPE } from '../tokens/contract.ts';
 import { refuse } from './refusal.ts';
 
 /** Grant tokens are a few hundred bytes; anything far larger is refused before it is parsed. */

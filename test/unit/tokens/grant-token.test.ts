@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JWK } from 'jose';
+import { GRANT_TOKEN_TYPE } from '../../../src/tokens/contract.ts';
 import {
-  GRANT_TOKEN_TYPE,
   signGrantToken,
   serviceAccountSubject,
   type GrantTokenClaims,

@@ -1,12 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CompactSign, SignJWT, type CryptoKey, type JSONWebKeySet, type JWTPayload } from 'jose';
-import {
-  GRANT_TOKEN_TYPE,
-  grantTokenPayload,
-  signGrantToken,
-  type GrantTokenClaims,
-} from '../../../src/tokens/grant-token.ts';
+import { GRANT_TOKEN_TYPE } from '../../../src/tokens/contract.ts';
+import { grantTokenPayload, signGrantToken, type GrantTokenClaims } from '../../../src/tokens/grant-token.ts';
 import { generateSigningKey, KeySet, type SigningKey } from '../../../src/tokens/keys.ts';
 import type { FetchLike } from '../../../src/verifier/introspection.ts';
 import { GrantRefused } from '../../../src/verifier/refusal.ts';

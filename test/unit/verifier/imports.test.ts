@@ -4,9 +4,9 @@ import { expect } from 'chai';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 const ENTRY_POINTS = ['src/verifier/index.ts', 'src/verifier/cli.ts'];
-// What backends run: the verifier, the token format it reads, and the target rule it shares with
-// the policy engine. Nothing of the controller.
-const ALLOWED = [/^src\/verifier\//, /^src\/tokens\/(grant-token|keys)\.ts$/, /^src\/policy\/target\.ts$/];
+// What backends run: the verifier and the token contract it shares with the issuer. Nothing of the
+// controller.
+const ALLOWED = [/^src\/verifier\//, /^src\/tokens\/contract\.ts$/];
 
 function relativeImports(file: string): string[] {
   const source = readFileSync(resolve(ROOT, file), 'utf8');
@@ -29,15 +29,16 @@ function moduleGraph(entries: readonly string[]): Set<string> {
 }
 
 describe('the verifier module graph', () => {
-  it('reaches only the verifier, the token format and the shared target rule', () => {
+  it('reaches only the verifier and the token contract', () => {
     const outside = [...moduleGraph(ENTRY_POINTS)].filter(
       (file) => !ALLOWED.some((allowed) => allowed.test(file)),
     );
     expect(outside).to.deep.equal([]);
   });
 
-  it('shares the policy engine target rule through a file that imports nothing', () => {
-    expect(moduleGraph(ENTRY_POINTS)).to.include('src/policy/target.ts');
-    expect(readFileSync(resolve(ROOT, 'src/policy/target.ts'), 'utf8')).not.to.match(/^\s*import\s/m);
+  it('shares the token contract with the issuer through a file that imports nothing', () => {
+    expect(moduleGraph(ENTRY_POINTS)).to.include('src/tokens/contract.ts');
+    expect(moduleGraph(['src/tokens/grant-token.ts'])).to.include('src/tokens/contract.ts');
+    expect(readFileSync(resolve(ROOT, 'src/tokens/contract.ts'), 'utf8')).not.to.match(/^\s*import\s/m);
   });
 });

@@ -1,5 +1,33 @@
-// The verifier (src/verifier, shipped to backends) imports this file: it must stay free of imports,
-// so that the verifier shares the policy engine's target rule without pulling in controller code.
+// The token contract: what a grant token says and how its target glob matches. Both the issuer
+// (src/tokens/grant-token.ts) and the verifier shipped to backends (src/verifier) import this file,
+// so it imports nothing: the verifier carries no controller code.
+
+/** The JWT `typ` header of grant tokens (RFC 8725 explicit typing). */
+export const GRANT_TOKEN_TYPE = 'hourglass-grant+jwt';
+/** The private claim that carries what the grant is for. */
+export const GRANT_CLAIM = 'hourglass.dev';
+
+export interface GrantClaim {
+  request: { namespace: string; name: string; uid: string };
+  purpose: string;
+  actions: string[];
+  target: string;
+  pod?: { name: string; uid: string };
+  job?: { name: string; uid: string };
+  renewal: number;
+}
+
+/** The payload of a grant token; times are in seconds since the epoch. */
+export interface GrantTokenPayload {
+  iss: string;
+  sub: string;
+  aud: string;
+  iat: number;
+  nbf: number;
+  exp: number;
+  jti: string;
+  [GRANT_CLAIM]: GrantClaim;
+}
 
 /**
  * Whether a target glob matches a literal target. "*" matches one or more characters inside one
@@ -13,11 +41,6 @@ export function matchesTarget(glob: string, target: string): boolean {
     globSegments.length === targetSegments.length &&
     globSegments.every((segment, index) => matchesSegment(segment, targetSegments[index] ?? ''))
   );
-}
-
-/** Whether every requested action is allowed: literally, or by a "*" that allows any action. */
-export function coversActions(allowed: readonly string[], requested: readonly string[]): boolean {
-  return allowed.includes('*') || requested.every((action) => allowed.includes(action));
 }
 
 // Each "*" takes at least one character. Placing each literal piece between two stars at its

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { coversActions, matchesTarget } from '../../../src/policy/target.ts';
+import { matchesTarget } from '../../../src/tokens/contract.ts';
 
 describe('matchesTarget', () => {
   const cases: [string, string, string, boolean][] = [
@@ -58,16 +58,4 @@ describe('matchesTarget', () => {
     expect(matchesTarget(`${'*a'.repeat(500)}b`, 'a'.repeat(100_000))).to.equal(false);
     expect(performance.now() - started).to.be.below(1_000);
   });
-});
-
-describe('coversActions', () => {
-  const cases: [string, string[], string[], boolean][] = [
-    ['covers actions listed literally', ['orders:read', 'orders:list'], ['orders:read'], true],
-    ['does not cover an action that is not listed', ['orders:read'], ['orders:read', 'orders:write'], false],
-    ['lets "*" cover any action', ['*'], ['orders:write'], true],
-    ['does not treat "*" inside an action as a wildcard', ['orders:*'], ['orders:write'], false],
-  ];
-  for (const [name, allowed, requested, expected] of cases) {
-    it(name, () => expect(coversActions(allowed, requested)).to.equal(expected));
-  }
 });
