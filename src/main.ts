@@ -92,6 +92,7 @@ const reachability = new ApiServerReachability({
   observer: {
     lost: (error) => {
       metrics.apiServerReachable.set(0);
+      kc.renewConnections();
       log.warn('Lost the API server', { error: statusMessage(error) });
     },
     recovered: (outageMs) => {

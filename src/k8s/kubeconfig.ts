@@ -65,6 +65,17 @@ export class PooledKubeConfig extends KubeConfig {
     }).compose(watchBodiesUntimed);
   }
 
+  /**
+   * Drops every pooled connection, with the requests on them; later calls open new ones. After a
+   * confirmed outage the pool may hold connections that went silent without being closed, each of
+   * which would cost a call its full timeout.
+   */
+  renewConnections(): void {
+    const dispatcher = this.#dispatcher;
+    this.#dispatcher = undefined;
+    void dispatcher?.then((stale) => stale.destroy()).catch(() => {});
+  }
+
   async close(): Promise<void> {
     const dispatcher = this.#dispatcher;
     this.#dispatcher = undefined;
