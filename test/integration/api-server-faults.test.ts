@@ -6,6 +6,7 @@ import {
   apiServerEndpoint,
   cluster,
   compactEtcd,
+  controlPlaneSettled,
   kubeconfigThrough,
   metricSum,
   readyAt,
@@ -41,10 +42,10 @@ async function allReach(namespace: string, names: string[], phase: 'Granted' | '
   return Date.now() - from;
 }
 
-/** The API server is restored, ready, as it was before the test, whatever the test did to it. */
+/** The API server is restored as it was before the test, whatever the test did to it, and settled. */
 async function restoreApiServer(): Promise<void> {
   await cluster('start', 'kube-apiserver');
-  await readyAt();
+  await controlPlaneSettled();
 }
 
 describe('faults of the API server', function () {
@@ -156,7 +157,7 @@ describe('faults of the API server', function () {
     });
     after(async () => {
       await cluster('restart', 'kube-apiserver', '--kill');
-      await readyAt();
+      await controlPlaneSettled();
     });
 
     it('relist, and no issuance nor revocation is lost or done twice', async () => {

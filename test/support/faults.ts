@@ -3,8 +3,9 @@
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { apiServerReady } from '../../src/k8s/readiness.ts';
-import { adminConfig, kubeconfigPath, repoRoot } from './cluster.ts';
+import { adminConfig, eventually, kubeconfigPath, kubectl, kubectlOk, repoRoot } from './cluster.ts';
 import type { ControllerProcess } from './controller.ts';
 
 const clusterDir = path.dirname(kubeconfigPath);
@@ -35,6 +36,26 @@ export async function readyAt(timeoutMs = 60_000): Promise<number> {
     if (await apiServerReady(adminConfig(), 1000).catch(() => false)) return Date.now();
     if (Date.now() > deadline) throw new Error(`the API server was not ready within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/**
+ * Waits until the rest of the control plane works again after the API server came back: the
+ * kube-controller-manager's informers back off during an outage too, and the tests that follow
+ * need it to give every new namespace its default ServiceAccount.
+ */
+export async function controlPlaneSettled(): Promise<void> {
+  await readyAt();
+  const name = `settle-${process.pid}-${Date.now().toString(36)}`;
+  await kubectlOk(['create', 'namespace', name]);
+  try {
+    const core = adminConfig().makeApiClient(CoreV1Api);
+    await eventually(() => core.readNamespacedServiceAccount({ name: 'default', namespace: name }), {
+      timeout: 120_000,
+      what: `the kube-controller-manager to create ServiceAccount ${name}/default`,
+    });
+  } finally {
+    await kubectl(['delete', 'namespace', name, '--wait=false']);
   }
 }
 
