@@ -4,6 +4,10 @@
 #                            kube-scheduler and kwok with one fake Node; write .cluster/kubeconfig
 #   hack/cluster.sh down     stop what `up` started (by pid) and remove .cluster/
 #   hack/cluster.sh status   say what runs and where
+#   hack/cluster.sh stop|start|restart COMPONENT [FLAG...]
+#                            stop one component (SIGTERM; --kill for SIGKILL) or start it again on the same
+#                            ports, data and certificates; extra flags go to that start only (e.g.
+#                            `restart kube-apiserver --watch-cache=false`); start waits until it is ready
 # Everything listens on 127.0.0.1 only. State lives in .cluster/ (git-ignored); .cluster/bin holds the
 # matching kubectl and helm.
 set -euo pipefail
@@ -27,7 +31,8 @@ free_port() {
 
 start() { # name command...
   local name=$1; shift
-  setsid "$@" >"$state/logs/$name.log" 2>&1 < /dev/null &
+  # Appends: a component restarted by `restart` keeps the log of its earlier runs.
+  setsid "$@" >>"$state/logs/$name.log" 2>&1 < /dev/null &
   echo $! >"$state/pids/$name"
 }
 
@@ -97,6 +102,56 @@ current-context: hourglass-local
 KUBECONFIG
 }
 
+endpoint() { sed -n "s/^$1=//p" "$state/endpoints"; }
+port_of() { local url; url=$(endpoint "$1"); echo "${url##*:}"; }
+
+start_etcd() { # extra flags...
+  local client peer
+  client=$(port_of ETCD); peer=$(port_of ETCD_PEER)
+  start etcd "$(bin_path etcd)" --name local --data-dir "$state/etcd" --unsafe-no-fsync \
+    --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
+    --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+    --initial-cluster "local=http://127.0.0.1:$peer" --listen-metrics-urls "" --log-level warn "$@"
+  wait_for "etcd health" etcd 30 sh -c "curl -sf $(endpoint ETCD)/health | grep -q '\"health\":\"true\"'"
+  log "etcd ready on $(endpoint ETCD)"
+}
+
+start_kube-apiserver() { # extra flags...
+  local pki=$state/pki
+  start kube-apiserver "$(bin_path kube-apiserver)" \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$(port_of APISERVER)" \
+    --endpoint-reconciler-type=none --etcd-servers="$(endpoint ETCD)" \
+    --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
+    --client-ca-file="$pki/ca.crt" --authorization-mode=Node,RBAC \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="$pki/service-account.pub" \
+    --service-account-signing-key-file="$pki/service-account.key" \
+    --service-cluster-ip-range=10.96.0.0/16 --allow-privileged=true --profiling=false \
+    --enable-admission-plugins=NamespaceLifecycle,ServiceAccount,DefaultStorageClass,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy,MutatingAdmissionPolicy,ResourceQuota \
+    "$@"
+  wait_for "kube-apiserver /readyz" kube-apiserver 60 kubectl_ get --raw /readyz
+  log "kube-apiserver ready at $(endpoint APISERVER)"
+}
+
+start_kube-controller-manager() { # extra flags...
+  local pki=$state/pki
+  start kube-controller-manager "$(bin_path kube-controller-manager)" \
+    --kubeconfig="$state/controller-manager.kubeconfig" --leader-elect=false --bind-address=127.0.0.1 --secure-port=0 \
+    --service-account-private-key-file="$pki/service-account.key" --root-ca-file="$pki/ca.crt" \
+    --use-service-account-credentials=true --controllers='*' "$@"
+}
+
+start_kube-scheduler() { # extra flags...
+  start kube-scheduler "$(bin_path kube-scheduler)" \
+    --kubeconfig="$state/scheduler.kubeconfig" --authentication-kubeconfig="$state/scheduler.kubeconfig" \
+    --authorization-kubeconfig="$state/scheduler.kubeconfig" --leader-elect=false --bind-address=127.0.0.1 --secure-port=0 "$@"
+}
+
+start_kwok() { # extra flags...
+  start kwok "$(bin_path kwok)" --kubeconfig="$state/kwok.kubeconfig" --manage-all-nodes=true \
+    --node-ip=127.0.0.1 --node-lease-duration-seconds=40 --server-address=127.0.0.1:0 "$@"
+}
+
 kubectl_() { "$(bin_path kubectl)" --kubeconfig "$state/kubeconfig" "$@"; }
 
 up() {
@@ -114,43 +169,19 @@ up() {
   local etcd_port etcd_peer api_port
   etcd_port=$(free_port); etcd_peer=$(free_port); api_port=$(free_port)
   local server=https://127.0.0.1:$api_port
-  printf 'ETCD=http://127.0.0.1:%s\nAPISERVER=%s\n' "$etcd_port" "$server" >"$state/endpoints"
+  printf 'ETCD=http://127.0.0.1:%s\nETCD_PEER=http://127.0.0.1:%s\nAPISERVER=%s\n' \
+    "$etcd_port" "$etcd_peer" "$server" >"$state/endpoints"
 
-  start etcd "$(bin_path etcd)" --name local --data-dir "$state/etcd" --unsafe-no-fsync \
-    --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
-    --listen-peer-urls "http://127.0.0.1:$etcd_peer" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
-    --initial-cluster "local=http://127.0.0.1:$etcd_peer" --listen-metrics-urls "" --log-level warn
-  wait_for "etcd health" etcd 30 sh -c "curl -sf http://127.0.0.1:$etcd_port/health | grep -q '\"health\":\"true\"'"
-  log "etcd ready on 127.0.0.1:$etcd_port"
-
-  local pki=$state/pki
-  start kube-apiserver "$(bin_path kube-apiserver)" \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$api_port" \
-    --endpoint-reconciler-type=none --etcd-servers="http://127.0.0.1:$etcd_port" \
-    --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
-    --client-ca-file="$pki/ca.crt" --authorization-mode=Node,RBAC \
-    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
-    --service-account-key-file="$pki/service-account.pub" \
-    --service-account-signing-key-file="$pki/service-account.key" \
-    --service-cluster-ip-range=10.96.0.0/16 --allow-privileged=true --profiling=false \
-    --enable-admission-plugins=NamespaceLifecycle,ServiceAccount,DefaultStorageClass,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy,MutatingAdmissionPolicy,ResourceQuota
   kubeconfig admin "$server" >"$state/kubeconfig"
   chmod 600 "$state/kubeconfig"
-  wait_for "kube-apiserver /readyz" kube-apiserver 60 kubectl_ get --raw /readyz
-  log "kube-apiserver ready at $server"
-
   kubeconfig controller-manager "$server" >"$state/controller-manager.kubeconfig"
   kubeconfig scheduler "$server" >"$state/scheduler.kubeconfig"
   kubeconfig kwok "$server" >"$state/kwok.kubeconfig"
-  start kube-controller-manager "$(bin_path kube-controller-manager)" \
-    --kubeconfig="$state/controller-manager.kubeconfig" --leader-elect=false --bind-address=127.0.0.1 --secure-port=0 \
-    --service-account-private-key-file="$pki/service-account.key" --root-ca-file="$pki/ca.crt" \
-    --use-service-account-credentials=true --controllers='*'
-  start kube-scheduler "$(bin_path kube-scheduler)" \
-    --kubeconfig="$state/scheduler.kubeconfig" --authentication-kubeconfig="$state/scheduler.kubeconfig" \
-    --authorization-kubeconfig="$state/scheduler.kubeconfig" --leader-elect=false --bind-address=127.0.0.1 --secure-port=0
-  start kwok "$(bin_path kwok)" --kubeconfig="$state/kwok.kubeconfig" --manage-all-nodes=true \
-    --node-ip=127.0.0.1 --node-lease-duration-seconds=40 --server-address=127.0.0.1:0
+  start_etcd
+  start_kube-apiserver
+  start_kube-controller-manager
+  start_kube-scheduler
+  start_kwok
 
   kubectl_ apply -f - >/dev/null <<'NODE'
 apiVersion: v1
@@ -171,18 +202,42 @@ NODE
 
 all_alive() { local c; for c in "${components[@]}"; do alive "$c" || return 1; done; }
 
+stop_component() { # name [KILL|TERM]
+  local c=$1 signal=${2:-TERM} pid
+  pid=$(pid_of "$c")
+  [ -n "$pid" ] || return 0
+  kill -"$signal" "$pid" 2>/dev/null || { rm -f "$state/pids/$c"; return 0; }
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; sleep 0.2; fi
+  rm -f "$state/pids/$c"
+  log "Stopped $c (pid $pid, SIG$signal)"
+}
+
 down() {
-  local c pid i
-  for ((i = ${#components[@]} - 1; i >= 0; i--)); do
-    c=${components[$i]}
-    pid=$(pid_of "$c")
-    [ -n "$pid" ] || continue
-    kill -TERM "$pid" 2>/dev/null || continue
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; sleep 0.2; fi
-    log "Stopped $c (pid $pid)"
-  done
+  local i
+  for ((i = ${#components[@]} - 1; i >= 0; i--)); do stop_component "${components[$i]}"; done
   rm -rf "$state"
+}
+
+known_component() {
+  local c
+  for c in "${components[@]}"; do [ "$c" = "$1" ] && return 0; done
+  echo "unknown component '$1' (one of: ${components[*]})" >&2
+  exit 2
+}
+
+one() { # stop|start|restart component [--kill] [flags...]
+  local action=$1 c=${2:-}
+  known_component "$c"
+  shift 2
+  [ -f "$state/endpoints" ] || { echo "Cluster is down (no $state/endpoints): run up first" >&2; exit 1; }
+  local signal=TERM
+  if [ "${1:-}" = --kill ]; then signal=KILL; shift; fi
+  case "$action" in
+    stop) stop_component "$c" "$signal" ;;
+    start) alive "$c" && { log "$c already runs (pid $(pid_of "$c"))"; return 0; }; "start_$c" "$@" ;;
+    restart) stop_component "$c" "$signal"; "start_$c" "$@" ;;
+  esac
 }
 
 status() {
@@ -200,5 +255,6 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  stop|start|restart) one "$@" ;;
+  *) echo "usage: $0 up|down|status|stop COMPONENT [--kill]|start COMPONENT [FLAG...]|restart COMPONENT [--kill] [FLAG...]" >&2; exit 2 ;;
 esac

@@ -18,11 +18,12 @@ import { opsRoutes } from './http/ops.ts';
 import { route } from './http/router.ts';
 import { close, listen } from './http/servers.ts';
 import { ApiDiscovery, waitUntilServed } from './k8s/discovery.ts';
-import { ignoreNotFound, isAlreadyExists } from './k8s/errors.ts';
+import { ignoreNotFound, isAlreadyExists, mayBeUnavailable, statusMessage } from './k8s/errors.ts';
 import { EventRecorder } from './k8s/events.ts';
 import { GrantObjectStore } from './k8s/grant-store.ts';
 import { keySecretStore } from './k8s/key-secret.ts';
 import { loadKubeConfig } from './k8s/kubeconfig.ts';
+import { apiServerReady } from './k8s/readiness.ts';
 import { makeClients } from './k8s/resources.ts';
 import { tokenAuthenticator } from './k8s/token-review.ts';
 import { LocalWebhookRegistration } from './k8s/webhook-registration.ts';
@@ -32,6 +33,7 @@ import { signGrantToken } from './tokens/grant-token.ts';
 import { introspect } from './tokens/introspection.ts';
 import { KeyManager } from './tokens/key-manager.ts';
 import { LeaderElector } from './runtime/leader.ts';
+import { ApiServerReachability } from './runtime/reachability.ts';
 import { RevokedGrants } from './tokens/revocations.ts';
 
 const config = (() => {
@@ -83,6 +85,23 @@ const metrics = createMetrics(
   () => controller.caches.requests.list().filter((r) => r.status?.phase === 'Granted').length,
 );
 const events = new EventRecorder(clients.events, log, instance);
+metrics.apiServerReachable.set(1);
+const reachability = new ApiServerReachability({
+  probe: () => apiServerReady(kc, 2000),
+  mayBeOutage: mayBeUnavailable,
+  observer: {
+    lost: (error) => {
+      metrics.apiServerReachable.set(0);
+      kc.renewConnections();
+      log.warn('Lost the API server', { error: statusMessage(error) });
+    },
+    recovered: (outageMs) => {
+      metrics.apiServerReachable.set(1);
+      metrics.apiServerOutages.observe(outageMs / 1000);
+      log.info('Reached the API server again', { outageMs });
+    },
+  },
+});
 const controller = new AccessRequestController(
   kc,
   clients,
@@ -108,7 +127,7 @@ const controller = new AccessRequestController(
             : clients.core.readNamespacedServiceAccount({ namespace, name }),
       ),
   },
-  { concurrency: config.concurrency, resyncMs: config.resyncMs, events },
+  { concurrency: config.concurrency, resyncMs: config.resyncMs, events, reachability },
 );
 
 const self = await kc.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({ body: {} });
@@ -205,6 +224,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     stopping = true;
     log.info('Stopping controller', { signal });
     discovery.stop();
+    reachability.stop();
     void keyManager.stop();
     (elector?.stop() ?? Promise.resolve())
       .then(() => registration?.remove())

@@ -78,6 +78,29 @@ export function createMetrics(countActiveGrants: () => number = () => 0) {
       labelNames: ['path', 'reason'],
       registers: [registry],
     }),
+    watchReconnects: new Counter({
+      name: 'hourglass_watch_reconnects_total',
+      help: 'Watch requests of the informers that ended, by watched path and how (idle, stalled, closed, expired, failed).',
+      labelNames: ['path', 'reason'],
+      registers: [registry],
+    }),
+    watchStalls: new Counter({
+      name: 'hourglass_watch_stalls_total',
+      help: 'Informer list or watch requests that got no answer in time, or informers silent past their watchdog, by watched path.',
+      labelNames: ['path'],
+      registers: [registry],
+    }),
+    apiServerReachable: new Gauge({
+      name: 'hourglass_apiserver_reachable',
+      help: '0 from a failed readiness probe of the API server until it answers ready again, else 1.',
+      registers: [registry],
+    }),
+    apiServerOutages: new Histogram({
+      name: 'hourglass_apiserver_outage_seconds',
+      help: 'Outages of the API server as this replica saw them, from the first failed readiness probe to the first ready one.',
+      buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800],
+      registers: [registry],
+    }),
   };
 }
 

@@ -7,7 +7,27 @@ import {
   ListWatch,
   Watch,
 } from '@kubernetes/client-node';
+import { isTimeout } from '../k8s/errors.ts';
+import { backoffDelay, type ExponentialBackoff } from './backoff.ts';
 import { type Clock, systemClock, type Timer } from './clock.ts';
+
+/**
+ * How one watch request of a ListWatch ended:
+ * - idle: client-node ended a watch that had received nothing for 30 s (routine for a quiet
+ *   collection, or a connection that went silent) and watches again from its last resourceVersion;
+ * - stalled: client-node's 30 s ran out before the watch response even arrived;
+ * - closed: the API server ended the watch;
+ * - expired: 410 Gone, the resourceVersion was compacted away: the ListWatch lists again;
+ * - failed: any other error: the supervisor replaces the ListWatch.
+ */
+export type WatchEnd = 'idle' | 'stalled' | 'closed' | 'expired' | 'failed';
+
+/** Told about each watch request of a ListWatch. */
+export interface WatchObserver {
+  /** The API server answered the watch request: events may follow. */
+  established(): void;
+  ended(end: WatchEnd): void;
+}
 
 /** What the supervisor needs to build one client-node ListWatch. */
 export interface ListWatchSource<T extends KubernetesObject> {
@@ -15,20 +35,22 @@ export interface ListWatchSource<T extends KubernetesObject> {
   path: string;
   list: ListPromise<T>;
   labelSelector?: string;
+  watchObserver?: WatchObserver;
 }
 
 export type ListWatchFactory<T extends KubernetesObject> = (source: ListWatchSource<T>) => Informer<T>;
 
-export interface InformerBackoff {
-  /** Delay before the first restart after a failure; doubled for each further failure. */
-  initialMs: number;
-  maxMs: number;
+export interface InformerBackoff extends ExponentialBackoff {
   /** A ListWatch that ran this long before failing counts as healthy: the backoff starts over. */
   resetAfterMs: number;
 }
 
 export interface InformerRestart {
-  reason: 'error' | 'watchdog';
+  /**
+   * error: the ListWatch failed; stall: one of its requests got no answer in time; watchdog: it
+   * gave no sign of life for watchdogMs.
+   */
+  reason: 'error' | 'stall' | 'watchdog';
   error?: unknown;
   /** When the new ListWatch starts. */
   delayMs: number;
@@ -55,16 +77,21 @@ export interface InformerOptions<T extends KubernetesObject> {
   /** Period of the resync that hands every cached object to onChange; 0 turns it off. Default 5 minutes. */
   resyncMs?: number;
   /**
-   * How long the ListWatch may go without a sign of life (an object event, a (re)connect, a list
-   * starting or ending) before it is replaced; it must exceed the longest list. client-node asks
-   * for no bookmarks but ends a watch that has been silent for 30 s and reconnects (after at most
-   * 30 s of backoff), so a healthy ListWatch signals at least once a minute. Default 3 minutes.
+   * How long the ListWatch may go without a sign of life (an object event, a watch request
+   * answered, a list starting or ending) before it is replaced; it must exceed the longest list.
+   * client-node ends a watch that has been silent for 30 s and watches again, so a healthy
+   * ListWatch signals at least every 30 s; a reconnect that gets no answer is no sign of life.
+   * Default 90 s.
    */
   watchdogMs?: number;
+  /** Restart backoff; default 1 s doubling to 30 s, jitter 0.5, reset after 2 minutes of health. */
   backoff?: Partial<InformerBackoff>;
   /** Told about every restart, for logs and metrics. */
   onRestart?: (restart: InformerRestart) => void;
+  /** Told how each watch request of the current ListWatch ended, for metrics. */
+  onWatchEnd?: (end: WatchEnd) => void;
   clock?: Clock;
+  random?: () => number;
   /** Builds the underlying ListWatch; tests inject a fake. */
   createListWatch?: ListWatchFactory<T>;
 }
@@ -73,20 +100,63 @@ export interface InformerOptions<T extends KubernetesObject> {
  * A Watch that, once stopped, opens no new watch and aborts one whose response arrives after the
  * stop. client-node's ListWatch goes on to watch when stop() lands during its list, its reconnect
  * delay or before the watch response (it only aborts a watch it already holds); such a watch
- * would keep a connection, and the process, alive.
+ * would keep a connection, and the process, alive. It also tells an observer how each watch
+ * request fared.
  */
 class StoppableWatch extends Watch {
+  readonly #observer: WatchObserver | undefined;
   #stopped = false;
+
+  constructor(kubeConfig: KubeConfig, observer?: WatchObserver) {
+    super(kubeConfig);
+    this.#observer = observer;
+  }
 
   stop(): void {
     this.#stopped = true;
   }
 
-  override async watch(...args: Parameters<Watch['watch']>): Promise<AbortController> {
-    const controller = this.#stopped ? new AbortController() : await super.watch(...args);
+  override async watch(
+    ...[path, query, callback, done]: Parameters<Watch['watch']>
+  ): Promise<AbortController> {
+    if (this.#stopped) {
+      const controller = new AbortController();
+      controller.abort();
+      return controller;
+    }
+    let ended = false;
+    let established = false;
+    let gone = false;
+    const controller = await super.watch(
+      path,
+      query,
+      (phase, object: { code?: unknown }, event) => {
+        // client-node forgets its resourceVersion on this event; the API server then ends the watch.
+        if (phase === 'ERROR' && object?.code === 410) gone = true;
+        callback(phase, object, event);
+      },
+      (error) => {
+        ended = true;
+        this.#observer?.ended(watchEnd(error, established, gone));
+        done(error);
+      },
+    );
+    // watch() returns once the response arrived (200) or the request failed (done was called).
+    if (!ended) {
+      established = true;
+      this.#observer?.established();
+    }
     if (this.#stopped) controller.abort();
     return controller;
   }
+}
+
+function watchEnd(error: unknown, established: boolean, gone: boolean): WatchEnd {
+  if (!error) return gone ? 'expired' : 'closed';
+  const { name, statusCode } = error as { name?: unknown; statusCode?: unknown };
+  if (statusCode === 410) return 'expired';
+  if (name === 'TimeoutError') return established ? 'idle' : 'stalled';
+  return 'failed';
 }
 
 /** client-node's ListWatch as makeInformer builds it, but with a Watch that stays stopped. */
@@ -94,7 +164,7 @@ export class StoppableListWatch<T extends KubernetesObject> extends ListWatch<T>
   readonly #watch: StoppableWatch;
 
   constructor(source: ListWatchSource<T>) {
-    const watch = new StoppableWatch(source.kubeConfig);
+    const watch = new StoppableWatch(source.kubeConfig, source.watchObserver);
     super(source.path, watch, source.list, false, source.labelSelector);
     this.#watch = watch;
   }
@@ -128,6 +198,7 @@ export class SupervisedInformer<T extends KubernetesObject> {
   readonly #resyncMs: number;
   readonly #watchdogMs: number;
   readonly #createListWatch: ListWatchFactory<T>;
+  readonly #random: () => number;
 
   /** namespace ('' when cluster-scoped) → name → object */
   readonly #cache = new Map<string, Map<string, T>>();
@@ -150,9 +221,16 @@ export class SupervisedInformer<T extends KubernetesObject> {
   constructor(options: InformerOptions<T>) {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
-    this.#backoff = { initialMs: 1000, maxMs: 30_000, resetAfterMs: 120_000, ...options.backoff };
+    this.#backoff = {
+      initialMs: 1000,
+      maxMs: 30_000,
+      jitter: 0.5,
+      resetAfterMs: 120_000,
+      ...options.backoff,
+    };
+    this.#random = options.random ?? Math.random;
     this.#resyncMs = options.resyncMs ?? 5 * 60_000;
-    this.#watchdogMs = options.watchdogMs ?? 3 * 60_000;
+    this.#watchdogMs = options.watchdogMs ?? 90_000;
     this.#createListWatch = options.createListWatch ?? ((source) => new StoppableListWatch(source));
     this.#synced = new Promise<void>((resolve, reject) => {
       this.#resolveSynced = resolve;
@@ -186,6 +264,18 @@ export class SupervisedInformer<T extends KubernetesObject> {
     const current = this.#current;
     this.#current = undefined;
     if (current) await this.#retire(current);
+  }
+
+  /**
+   * Starts a pending restart now, with the backoff starting over: the API server answers again,
+   * so the informer relists at once instead of when its grown backoff runs out.
+   */
+  retryNow(): void {
+    if (this.#stopped || !this.#restartTimer) return;
+    this.#restartTimer.cancel();
+    this.#restartTimer = undefined;
+    this.#failures = 0;
+    this.#launch();
   }
 
   /** The cached object; `namespace` is '' for cluster-scoped objects. */
@@ -239,6 +329,14 @@ export class SupervisedInformer<T extends KubernetesObject> {
       path: this.#options.path,
       list,
       labelSelector: this.#options.labelSelector,
+      watchObserver: {
+        established: () => {
+          if (live()) this.#signOfLife();
+        },
+        ended: (end) => {
+          if (live()) this.#options.onWatchEnd?.(end);
+        },
+      },
     });
     generation.listWatch = listWatch;
     const upsert = (obj: T): void => {
@@ -254,18 +352,14 @@ export class SupervisedInformer<T extends KubernetesObject> {
       if (obj.metadata?.uid) this.#deleted.delete(obj.metadata.uid);
       this.#remove(obj);
     });
-    listWatch.on('connect', () => {
-      if (live()) this.#signOfLife();
-    });
-    listWatch.on('error', (error) => {
-      if (live()) this.#restart(generation, 'error', error);
-    });
+    const fail = (error: unknown): void => {
+      if (live()) this.#restart(generation, isTimeout(error) ? 'stall' : 'error', error);
+    };
+    listWatch.on('error', fail);
     this.#current = generation;
     this.#signOfLife();
     this.#armWatchdog();
-    listWatch.start().catch((error: unknown) => {
-      if (live()) this.#restart(generation, 'error', error);
-    });
+    listWatch.start().catch(fail);
   }
 
   #restart(generation: Generation<T>, reason: InformerRestart['reason'], error?: unknown): void {
@@ -273,10 +367,9 @@ export class SupervisedInformer<T extends KubernetesObject> {
     this.#watchdog = undefined;
     this.#current = undefined;
     void this.#retire(generation);
-    const { initialMs, maxMs, resetAfterMs } = this.#backoff;
-    if (this.#clock.now() - generation.startedAt >= resetAfterMs) this.#failures = 0;
+    if (this.#clock.now() - generation.startedAt >= this.#backoff.resetAfterMs) this.#failures = 0;
     this.#failures++;
-    const delayMs = Math.min(maxMs, initialMs * 2 ** Math.min(this.#failures - 1, 52));
+    const delayMs = backoffDelay(this.#backoff, this.#failures, this.#random);
     this.#options.onRestart?.(error === undefined ? { reason, delayMs } : { reason, error, delayMs });
     this.#restartTimer = this.#clock.setTimer(() => {
       this.#restartTimer = undefined;

@@ -1,3 +1,4 @@
+import { backoffDelay } from './backoff.ts';
 import { type Clock, MAX_TIMER_DELAY_MS, systemClock, type Timer } from './clock.ts';
 import { MinHeap } from './min-heap.ts';
 
@@ -27,12 +28,16 @@ export interface Backoff {
   /** Delay before the first retry; each further failure doubles it. */
   baseDelayMs: number;
   maxDelayMs: number;
+  /** Fraction of each delay drawn at random, so that replicas and keys do not retry in step. */
+  jitter: number;
 }
 
 export interface WorkQueueOptions {
   clock?: Clock;
+  /** Default 50 ms doubling to 5 minutes, jitter 0.5. */
   backoff?: Partial<Backoff>;
   observer?: WorkQueueObserver;
+  random?: () => number;
 }
 
 interface Deadline {
@@ -49,6 +54,7 @@ export class WorkQueue {
   readonly #clock: Clock;
   readonly #backoff: Backoff;
   readonly #observer: WorkQueueObserver;
+  readonly #random: () => number;
 
   /** Keys waiting to be processed; a Set keeps insertion order, so this is a deduplicating FIFO. */
   readonly #waiting = new Set<string>();
@@ -76,8 +82,9 @@ export class WorkQueue {
 
   constructor(options: WorkQueueOptions = {}) {
     this.#clock = options.clock ?? systemClock;
-    this.#backoff = { baseDelayMs: 50, maxDelayMs: 5 * 60_000, ...options.backoff };
+    this.#backoff = { baseDelayMs: 50, maxDelayMs: 5 * 60_000, jitter: 0.5, ...options.backoff };
     this.#observer = options.observer ?? {};
+    this.#random = options.random ?? Math.random;
   }
 
   /** Keys waiting to be processed (neither delayed nor in a run). */
@@ -132,13 +139,20 @@ export class WorkQueue {
     this.#armTimer();
   }
 
-  /** Adds the key after its exponential backoff: base delay doubled per failure since forget(). */
+  /**
+   * Adds the key after its exponential backoff: base delay doubled per failure since forget(),
+   * less up to `jitter` of it at random.
+   */
   addRateLimited(key: string): void {
     if (this.#shuttingDown) return;
     const failures = (this.#failures.get(key) ?? 0) + 1;
     this.#failures.set(key, failures);
-    const { baseDelayMs, maxDelayMs } = this.#backoff;
-    const delayMs = Math.min(maxDelayMs, baseDelayMs * 2 ** Math.min(failures - 1, 52));
+    const { baseDelayMs, maxDelayMs, jitter } = this.#backoff;
+    const delayMs = backoffDelay(
+      { initialMs: baseDelayMs, maxMs: maxDelayMs, jitter },
+      failures,
+      this.#random,
+    );
     this.#observer.retried?.(key, delayMs);
     this.addAfter(key, delayMs);
   }
@@ -146,6 +160,21 @@ export class WorkQueue {
   /** Resets the key's backoff; a pending retry still happens. */
   forget(key: string): void {
     this.#failures.delete(key);
+  }
+
+  /**
+   * Adds now, with their backoff reset, the keys whose last run failed, instead of when their
+   * retry is due: what made them fail (the API server, unreachable) is gone.
+   */
+  retryFailedNow(): void {
+    if (this.#shuttingDown) return;
+    for (const key of [...this.#failures.keys()]) {
+      this.#failures.delete(key);
+      // Its run now decides when it is due next; the retry deadline would only repeat it.
+      this.#deadlines.delete(key);
+      this.add(key);
+    }
+    this.#armTimer();
   }
 
   /**

@@ -14,6 +14,7 @@ import { statusMessage } from '../../k8s/errors.ts';
 import type { EventRecorder } from '../../k8s/events.ts';
 import type { Logger } from '../../log.ts';
 import { SupervisedInformer } from '../../runtime/informer.ts';
+import type { ApiServerReachability } from '../../runtime/reachability.ts';
 import { WorkQueue } from '../../runtime/workqueue.ts';
 import { policyKey, PolicyStatusReconciler } from '../accesspolicy/reconcile.ts';
 import type { GrantObject, GrantObjectStore } from '../../k8s/grant-store.ts';
@@ -65,6 +66,7 @@ export class AccessRequestController {
   readonly #log: Logger;
   readonly #deps: ControllerDeps;
   readonly #concurrency: number;
+  readonly #reachability: ApiServerReachability | undefined;
   /** "namespace/Pod/name" or "namespace/Job/name" → keys of the requests naming that subject. */
   readonly #bySubject = new Map<string, Set<string>>();
   /** Grant id → key of the request that issued it; checked against the cache on every read. */
@@ -80,11 +82,19 @@ export class AccessRequestController {
     kc: KubeConfig,
     clients: Clients,
     deps: ControllerDeps,
-    options: { concurrency: number; resyncMs: number; events: EventRecorder },
+    options: {
+      concurrency: number;
+      resyncMs: number;
+      events: EventRecorder;
+      /** Told of failed API calls; when the API server answers again, what backed off retries now. */
+      reachability?: ApiServerReachability;
+    },
   ) {
     this.#log = deps.log;
     this.#deps = deps;
     this.#concurrency = options.concurrency;
+    this.#reachability = options.reachability;
+    this.#reachability?.onRecovered(() => this.#retryNow());
     this.queue = this.#newQueue();
     const managed = `${labels.managedBy}=${MANAGED_BY}`;
     const inform = <T extends KubernetesObject>(
@@ -104,8 +114,14 @@ export class AccessRequestController {
         onChange,
         strip,
         resyncMs: options.resyncMs,
+        onWatchEnd: (end) => {
+          this.#deps.metrics.watchReconnects.inc({ path, reason: end });
+          if (end === 'stalled') this.#deps.metrics.watchStalls.inc({ path });
+        },
         onRestart: (restart) => {
           this.#deps.metrics.informerRestarts.inc({ path, reason: restart.reason });
+          if (restart.reason !== 'error') this.#deps.metrics.watchStalls.inc({ path });
+          if (restart.error !== undefined) this.#reachability?.reportFailure(restart.error);
           this.#log.warn('Restarted informer', {
             path,
             reason: restart.reason,
@@ -214,6 +230,7 @@ export class AccessRequestController {
           metrics.reconcileDuration.observe(run.durationMs / 1000);
           metrics.queueWait.observe(run.waitMs / 1000);
           if (run.error) {
+            this.#reachability?.reportFailure(run.error);
             this.#log.warn('Failed to reconcile AccessRequest', {
               request: key,
               error: statusMessage(run.error),
@@ -222,6 +239,17 @@ export class AccessRequestController {
         },
       },
     });
+  }
+
+  /**
+   * The API server answers again after an outage: informers waiting out a restart backoff relist
+   * now, and keys whose reconcile failed are retried now (a revocation that came due during the
+   * outage among them).
+   */
+  #retryNow(): void {
+    for (const informer of this.#informers) informer.retryNow();
+    this.queue.retryFailedNow();
+    this.policyQueue.retryFailedNow();
   }
 
   /** Starts the informers and resolves once every cache is synced. */

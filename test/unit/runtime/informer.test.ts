@@ -15,6 +15,7 @@ import {
   type ListWatchSource,
   StoppableListWatch,
   SupervisedInformer,
+  type WatchEnd,
 } from '../../../src/runtime/informer.ts';
 import { deferred, FakeClock, settle } from './fake-clock.ts';
 
@@ -66,6 +67,13 @@ class FakeListWatch implements Informer<V1ConfigMap> {
     const list = await this.source.list();
     for (const obj of list.items) this.emit('add', obj);
   }
+
+  /** What ListWatch does when a watch request ends and it watches again from its resourceVersion. */
+  reconnect(end: WatchEnd, answered: boolean): void {
+    this.source.watchObserver?.ended(end);
+    this.emit('connect');
+    if (answered) this.source.watchObserver?.established();
+  }
 }
 
 function configMap(name: string, resourceVersion: string, namespace = 'team'): V1ConfigMap {
@@ -79,6 +87,7 @@ function harness(options: Partial<InformerOptions<V1ConfigMap>> = {}) {
   const listWatches: FakeListWatch[] = [];
   const changes: string[] = [];
   const restarts: InformerRestart[] = [];
+  const watchEnds: WatchEnd[] = [];
   const put = (...objects: V1ConfigMap[]) => objects.forEach((obj) => server.set(obj.metadata!.name!, obj));
   const informer = new SupervisedInformer<V1ConfigMap>({
     kubeConfig: new KubeConfig(),
@@ -89,7 +98,10 @@ function harness(options: Partial<InformerOptions<V1ConfigMap>> = {}) {
     }),
     onChange: (obj) => changes.push(`${obj.metadata!.name}@${obj.metadata!.resourceVersion}`),
     onRestart: (restart) => restarts.push(restart),
+    onWatchEnd: (end) => watchEnds.push(end),
     clock,
+    // No jitter unless a test asks for it: delays are then exact.
+    random: () => 0,
     createListWatch: (source) => {
       const listWatch = new FakeListWatch(source);
       listWatches.push(listWatch);
@@ -98,7 +110,7 @@ function harness(options: Partial<InformerOptions<V1ConfigMap>> = {}) {
     ...options,
   });
   const current = (): FakeListWatch => listWatches.at(-1)!;
-  return { clock, server, put, informer, listWatches, current, changes, restarts };
+  return { clock, server, put, informer, listWatches, current, changes, restarts, watchEnds };
 }
 
 function isSettled(promise: Promise<unknown>): Promise<boolean> {
@@ -378,15 +390,85 @@ describe('SupervisedInformer', () => {
     });
 
     it('keeps a quiet ListWatch that reconnects every 30 s, as client-node does with an idle watch', async () => {
-      const { clock, informer, listWatches, current, restarts } = harness({ watchdogMs: 3 * MINUTE });
+      const { clock, informer, listWatches, current, restarts, watchEnds } = harness({
+        watchdogMs: 90 * SECOND,
+      });
       informer.start();
       await current().connectAndList();
       for (let i = 0; i < 40; i++) {
         await clock.advance(30 * SECOND);
-        current().emit('connect');
+        current().reconnect('idle', true);
       }
       expect(restarts).to.deep.equal([]);
       expect(listWatches).to.have.length(1);
+      expect(watchEnds).to.deep.equal(Array(40).fill('idle'));
+    });
+
+    it('replaces, as a stall, a ListWatch whose reconnects get no answer, though client-node reconnects every 30 s', async () => {
+      const { clock, informer, listWatches, current, restarts, watchEnds } = harness({
+        watchdogMs: 90 * SECOND,
+      });
+      informer.start();
+      await current().connectAndList();
+      await clock.advance(30 * SECOND);
+      current().reconnect('idle', false);
+      await clock.advance(30 * SECOND);
+      current().reconnect('stalled', false);
+      await clock.advance(30 * SECOND - 1);
+      expect(restarts).to.deep.equal([]);
+      await clock.advance(1);
+      expect(restarts).to.deep.equal([{ reason: 'watchdog', delayMs: SECOND }]);
+      expect(listWatches[0]!.stopped).to.equal(true);
+      expect(watchEnds).to.deep.equal(['idle', 'stalled']);
+    });
+
+    it('restarts for a request that timed out as a stall, not an error', async () => {
+      const { informer, current, restarts } = harness();
+      informer.start();
+      await current().connectAndList();
+      const timeout = Object.assign(new Error('Headers Timeout Error'), { code: 'UND_ERR_HEADERS_TIMEOUT' });
+      current().emit('error', new TypeError('fetch failed', { cause: timeout }));
+      expect(restarts.map((r) => r.reason)).to.deep.equal(['stall']);
+    });
+
+    it('draws each restart delay at random from the upper half of the doubling backoff', async () => {
+      const draws = [1, 0.5, 0];
+      const { clock, informer, current, restarts } = harness({
+        watchdogMs: 60 * MINUTE,
+        random: () => draws.shift() ?? 0,
+      });
+      informer.start();
+      for (let failure = 0; failure < 3; failure++) {
+        current().emit('error', new Error('connection refused'));
+        await clock.advance(restarts.at(-1)!.delayMs);
+      }
+      expect(restarts.map((r) => r.delayMs)).to.deep.equal([0.5 * SECOND, 1.5 * SECOND, 4 * SECOND]);
+    });
+
+    it('relists at once, with the backoff started over, when told the API server answers again', async () => {
+      const { clock, informer, listWatches, current, restarts } = harness({ watchdogMs: 60 * MINUTE });
+      informer.start();
+      await current().connectAndList();
+      for (let failure = 0; failure < 6; failure++) {
+        current().emit('error', new Error('connection refused'));
+        if (failure < 5) await clock.advance(restarts.at(-1)!.delayMs);
+      }
+      expect(restarts.at(-1)!.delayMs).to.equal(30 * SECOND);
+      informer.retryNow();
+      expect(listWatches).to.have.length(7);
+      expect(current().started).to.equal(true);
+      await clock.advance(30 * SECOND);
+      expect(listWatches, 'the cancelled restart does not start another ListWatch').to.have.length(7);
+      current().emit('error', new Error('connection refused'));
+      expect(restarts.at(-1)!.delayMs).to.equal(SECOND);
+    });
+
+    it('leaves a healthy ListWatch alone when told the API server answers again', async () => {
+      const { informer, listWatches, restarts } = harness();
+      informer.start();
+      informer.retryNow();
+      expect(listWatches).to.have.length(1);
+      expect(restarts).to.deep.equal([]);
     });
 
     it('counts object events as signs of life', async () => {
@@ -473,6 +555,46 @@ describe('SupervisedInformer', () => {
       await settle();
       expect(kubeConfig.requests).to.equal(0);
       expect(errors).to.deep.equal([]);
+    });
+
+    it('tells its observer how each watch request ended: expired by a 410 event or status, closed by the server', async () => {
+      const requests: ServerResponse[] = [];
+      const server = createServer((request, response) => {
+        if (!request.url?.includes('watch=true')) return response.end();
+        requests.push(response);
+        const respond = [
+          () => response.end(`${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', code: 410 } })}\n`),
+          () => response.writeHead(410).end(),
+          () => response.end(`${JSON.stringify({ type: 'ADDED', object: configMap('a', '11') })}\n`),
+          () => server.emit('fourth-watch'),
+        ][requests.length - 1];
+        respond?.();
+      });
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      try {
+        const { port } = server.address() as AddressInfo;
+        const seen: string[] = [];
+        let lists = 0;
+        const listWatch = new StoppableListWatch<V1ConfigMap>({
+          kubeConfig: kubeConfigFor(`http://127.0.0.1:${port}`),
+          path: '/api/v1/configmaps',
+          list: async () => (lists++, { items: [], metadata: { resourceVersion: '10' } }),
+          watchObserver: {
+            established: () => seen.push('established'),
+            ended: (end) => seen.push(end),
+          },
+        });
+        const fourth = once(server, 'fourth-watch');
+        await listWatch.start();
+        await fourth;
+        await listWatch.stop();
+        expect(seen).to.deep.equal(['established', 'expired', 'expired', 'established', 'closed']);
+        expect(lists, 'each 410 makes it list again').to.equal(3);
+      } finally {
+        server.closeAllConnections();
+        server.close();
+      }
     });
 
     it('aborts a watch whose response arrives after it was stopped', async () => {

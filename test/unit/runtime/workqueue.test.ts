@@ -10,7 +10,8 @@ const DAY = 24 * 60 * 60 * SECOND;
 function harness(options: Omit<WorkQueueOptions, 'clock'> = {}) {
   const clock = new FakeClock();
   const start = clock.now();
-  const queue = new WorkQueue({ clock, ...options });
+  // No jitter unless a test asks for it: delays are then exact.
+  const queue = new WorkQueue({ clock, random: () => 0, ...options });
   const runs: {
     key: string;
     at: number;
@@ -179,7 +180,7 @@ describe('WorkQueue', () => {
   describe('handler outcomes', () => {
     it('retries a failing key with a delay that doubles from 50 ms up to the 5-minute cap', async () => {
       const clock = new FakeClock();
-      const queue = new WorkQueue({ clock });
+      const queue = new WorkQueue({ clock, random: () => 0 });
       const attempts: number[] = [];
       const start = clock.now();
       queue.run(async () => {
@@ -193,6 +194,50 @@ describe('WorkQueue', () => {
       expect(gaps.at(-1)).to.equal(5 * 60 * SECOND);
       expect(Math.max(...gaps)).to.equal(5 * 60 * SECOND);
       expect(queue.numRequeues('a')).to.equal(attempts.length);
+    });
+
+    it('draws each retry delay at random from the upper half of the doubling backoff', async () => {
+      const draws = [1, 0.5, 0];
+      const clock = new FakeClock();
+      const queue = new WorkQueue({ clock, random: () => draws.shift() ?? 0 });
+      const attempts: number[] = [];
+      const start = clock.now();
+      queue.run(async () => {
+        attempts.push(clock.now() - start);
+        if (attempts.length < 4) throw new Error('unavailable');
+      }, 1);
+      queue.add('a');
+      await clock.advance(SECOND);
+      expect(attempts).to.deep.equal([0, 25, 100, 300]);
+    });
+
+    it('retries every failed key at once, with its backoff reset, when told what made it fail is gone', async () => {
+      const clock = new FakeClock();
+      const queue = new WorkQueue({ clock, random: () => 0 });
+      const start = clock.now();
+      const attempts: { key: string; at: number }[] = [];
+      let apiServerUp = false;
+      queue.run(async (key) => {
+        attempts.push({ key, at: clock.now() - start });
+        if (key === 'expiry-later') return { requeueAfterMs: 60 * SECOND };
+        if (!apiServerUp) throw new Error('connect ECONNREFUSED');
+      }, 1);
+      queue.add('revoke');
+      queue.add('expiry-later');
+      await clock.advance(20 * SECOND);
+      const failures = queue.numRequeues('revoke');
+      expect(failures, 'the backoff grew to 12.8 s').to.equal(9);
+      apiServerUp = true;
+      queue.retryFailedNow();
+      await settle();
+      expect(attempts.at(-1)).to.deep.equal({ key: 'revoke', at: 20 * SECOND });
+      expect(queue.numRequeues('revoke')).to.equal(0);
+      await clock.advance(30 * SECOND);
+      expect(
+        attempts.filter((a) => a.key === 'revoke').length,
+        'the retry that was due later does not run again',
+      ).to.equal(failures + 1);
+      expect(attempts.filter((a) => a.key === 'expiry-later').map((a) => a.at)).to.deep.equal([0]);
     });
 
     it('retries a handler that throws synchronously like one that rejects', async () => {
@@ -303,6 +348,7 @@ describe('WorkQueue', () => {
     const seen = { depth: [] as number[], added: 0, retried: [] as number[], processed: [] as object[] };
     const queue = new WorkQueue({
       clock,
+      random: () => 0,
       observer: {
         depth: (depth) => seen.depth.push(depth),
         added: () => seen.added++,
