@@ -8,7 +8,7 @@ import {
   CoordinationV1Api,
   type KubernetesObject,
 } from '@kubernetes/client-node';
-import { GROUP, plural } from './api/types.ts';
+import { GROUP, VERSION, plural, type AnyAccessPolicy } from './api/types.ts';
 import { Auditor } from './audit/audit.ts';
 import { loadConfig } from './config.ts';
 import { AccessRequestController } from './controllers/accessrequest/controller.ts';
@@ -99,14 +99,34 @@ const controller = new AccessRequestController(
     log,
     now,
     retainForMs: config.retainForMs,
+    awaitSubjectMs: config.awaitSubjectMs,
     readLive: (kind, namespace, name) =>
       ignoreNotFound<KubernetesObject>(
         kind === 'Pod'
           ? clients.core.readNamespacedPod({ namespace, name })
           : kind === 'Job'
             ? clients.batch.readNamespacedJob({ namespace, name })
-            : clients.core.readNamespacedServiceAccount({ namespace, name }),
+            : kind === 'Namespace'
+              ? clients.core.readNamespace({ name })
+              : clients.core.readNamespacedServiceAccount({ namespace, name }),
       ),
+    listLivePolicies: async (namespace) => {
+      const list = (kind: 'AccessPolicy' | 'ClusterAccessPolicy', ns?: string) =>
+        (ns
+          ? clients.custom.listNamespacedCustomObject({
+              group: GROUP,
+              version: VERSION,
+              plural: plural[kind],
+              namespace: ns,
+            })
+          : clients.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: plural[kind] })
+        ).then((answer) => (answer as { items: AnyAccessPolicy[] }).items);
+      const [namespaced, cluster] = await Promise.all([
+        list('AccessPolicy', namespace),
+        list('ClusterAccessPolicy'),
+      ]);
+      return { namespaced, cluster };
+    },
   },
   { concurrency: config.concurrency, resyncMs: config.resyncMs, events },
 );

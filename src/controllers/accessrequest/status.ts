@@ -207,3 +207,20 @@ export function awaitingApprovalStatus(
     decision: decision.message,
   };
 }
+
+/** Pending: the subject does not exist yet, and the request waits for it (request-before-subject). */
+export function awaitingSubjectStatus(
+  request: AccessRequest,
+  message: string,
+  now: Date,
+): AccessRequestStatus {
+  const status = request.status ?? {};
+  const reason = 'AwaitingSubject';
+  return {
+    ...status,
+    phase: 'Pending',
+    reason,
+    conditions: setCondition(status.conditions, { type: 'Granted', status: 'False', reason, message }, now),
+    decision: message,
+  };
+}
