@@ -186,7 +186,9 @@ export function concludedStatus(
     conditions:
       phase === 'Denied'
         ? setCondition(status.conditions, { type: 'Denied', status: 'True', reason, message }, now)
-        : status.conditions,
+        : status.reason === 'AwaitingSubject'
+          ? setCondition(status.conditions, { type: 'Granted', status: 'False', reason, message }, now)
+          : status.conditions,
     subject,
     // An issuance that failed says why in place of the decision it was acting on.
     decision: phase === 'Denied' || status.grant?.id ? message : (status.decision ?? message),
@@ -221,6 +223,5 @@ export function awaitingSubjectStatus(
     phase: 'Pending',
     reason,
     conditions: setCondition(status.conditions, { type: 'Granted', status: 'False', reason, message }, now),
-    decision: message,
   };
 }
