@@ -42,33 +42,26 @@ function listed<T extends KubernetesObject>(items: T[]): ObjectCache<T> {
 }
 
 /**
- * The caches as seen through live reads of everything whose absence or content can end a request:
- * its subject, the subject's service account, the requester's pod, its namespace and the policies.
- * A request is Denied or Failed only on what these say, so that an informer that has not yet
- * delivered an object (or delivers it while it is being read) never decides a final outcome.
+ * The caches as seen through live reads of what a final outcome rests on. `subject`: the subject
+ * and its service account (what a lagging pod or Job informer gets wrong most often, and cheap to
+ * read). `all`: also the requester's pod, the namespace and the policies. A request is Denied or
+ * Failed only on what `all` says, so that an informer that has not yet delivered an object (or
+ * delivers it while it is being read) never decides a final outcome.
  */
 export async function liveCaches(
   caches: Caches,
   request: AccessRequest,
   reader: LiveReader,
+  scope: 'subject' | 'all',
 ): Promise<Caches> {
   const { namespace } = request.metadata;
   const { podName, jobName } = request.spec.subject;
   const pods = new Map<string, V1Pod | undefined>();
   const jobs = new Map<string, V1Job | undefined>();
   const serviceAccounts = new Map<string, V1ServiceAccount | undefined>();
-  const namespaces = new Map<string, V1Namespace | undefined>();
-  const requesterPod = boundPod(request.spec.requester)?.name;
-  const [subject, requester, namespaceObject, policies] = await Promise.all([
-    reader.readLive(podName ? 'Pod' : 'Job', namespace, podName ?? jobName ?? ''),
-    requesterPod && requesterPod !== podName ? reader.readLive('Pod', namespace, requesterPod) : undefined,
-    reader.readLive('Namespace', '', namespace),
-    reader.listLivePolicies(namespace),
-  ]);
+  const subject = await reader.readLive(podName ? 'Pod' : 'Job', namespace, podName ?? jobName ?? '');
   if (podName) pods.set(`${namespace}/${podName}`, subject as V1Pod | undefined);
   else jobs.set(`${namespace}/${jobName}`, subject as V1Job | undefined);
-  if (requesterPod && requesterPod !== podName) pods.set(`${namespace}/${requesterPod}`, requester as V1Pod);
-  namespaces.set(`/${namespace}`, namespaceObject as V1Namespace | undefined);
   const serviceAccountName =
     (podName
       ? (subject as V1Pod | undefined)?.spec?.serviceAccountName
@@ -78,11 +71,26 @@ export async function liveCaches(
     const account = await reader.readLive('ServiceAccount', namespace, serviceAccountName);
     serviceAccounts.set(`${namespace}/${serviceAccountName}`, account as V1ServiceAccount | undefined);
   }
-  return {
+  const subjectOnly = {
     ...caches,
     pods: overlay(caches.pods, pods),
     jobs: overlay(caches.jobs, jobs),
     serviceAccounts: overlay(caches.serviceAccounts, serviceAccounts),
+  };
+  if (scope === 'subject') return subjectOnly;
+
+  const namespaces = new Map<string, V1Namespace | undefined>();
+  const requesterPod = boundPod(request.spec.requester)?.name;
+  const [requester, namespaceObject, policies] = await Promise.all([
+    requesterPod && requesterPod !== podName ? reader.readLive('Pod', namespace, requesterPod) : undefined,
+    reader.readLive('Namespace', '', namespace),
+    reader.listLivePolicies(namespace),
+  ]);
+  if (requesterPod && requesterPod !== podName) pods.set(`${namespace}/${requesterPod}`, requester as V1Pod);
+  namespaces.set(`/${namespace}`, namespaceObject as V1Namespace | undefined);
+  return {
+    ...subjectOnly,
+    pods: overlay(caches.pods, pods),
     namespaces: overlay(caches.namespaces, namespaces),
     policies: listed(policies.namespaced),
     clusterPolicies: listed(policies.cluster),

@@ -121,7 +121,7 @@ export class AccessRequestReconciler {
         return {};
       case 'conclude':
       case 'awaitSubject':
-        return this.#decideFromLive(request, now);
+        return this.#decideFromLive(request, next, now);
       case 'awaitApproval':
         await this.#awaitApproval(request, next.decision);
         return { requeueAfterMs: next.requeueAfterMs };
@@ -198,17 +198,22 @@ export class AccessRequestReconciler {
    * exists, or deliver it while it is being read. When the live plan differs, the caches are
    * behind the API server and the request is planned again shortly, from caches that caught up.
    */
-  async #decideFromLive(request: AccessRequest, now: Date): Promise<ReconcileResult> {
-    const caches = await liveCaches(this.#d.caches, request, this.#d);
-    const live = new RequestObserver({ ...this.#observerDeps, caches });
-    const confirmed = plan(live.observe(request, now));
-    if (confirmed.action === 'conclude') {
-      await this.#conclude(request, confirmed, now, { workload: live.workload(request) });
-      return {};
-    }
-    if (confirmed.action === 'awaitSubject') {
-      await this.#awaitSubject(request, confirmed.message, now);
-      return { requeueAfterMs: confirmed.requeueAfterMs };
+  async #decideFromLive(request: AccessRequest, next: Plan, now: Date): Promise<ReconcileResult> {
+    // The subject first, on its own: a pod created just before its request is the common lag.
+    for (const scope of ['subject', 'all'] as const) {
+      const caches = await liveCaches(this.#d.caches, request, this.#d, scope);
+      const live = new RequestObserver({ ...this.#observerDeps, caches });
+      const confirmed = plan(live.observe(request, now));
+      if (confirmed.action !== next.action) return { requeueAfterMs: CACHE_BEHIND_REQUEUE_MS };
+      if (scope === 'subject') continue;
+      if (confirmed.action === 'conclude') {
+        await this.#conclude(request, confirmed, now, { workload: live.workload(request) });
+        return {};
+      }
+      if (confirmed.action === 'awaitSubject') {
+        await this.#awaitSubject(request, confirmed.message, now);
+        return { requeueAfterMs: confirmed.requeueAfterMs };
+      }
     }
     return { requeueAfterMs: CACHE_BEHIND_REQUEUE_MS };
   }
