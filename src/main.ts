@@ -32,6 +32,7 @@ import { signGrantToken } from './tokens/grant-token.ts';
 import { introspect } from './tokens/introspection.ts';
 import { KeyManager } from './tokens/key-manager.ts';
 import { LeaderElector } from './runtime/leader.ts';
+import { exitInOrderOnSignal } from './runtime/shutdown.ts';
 import { RevokedGrants } from './tokens/revocations.ts';
 
 const config = (() => {
@@ -218,26 +219,30 @@ const elector = config.leaderElection
     })
   : undefined;
 
-let stopping = false;
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    log.info('Stopping controller', { signal });
-    discovery.stop();
-    void keyManager.stop();
-    (elector?.stop() ?? Promise.resolve())
-      .then(() => registration?.remove())
-      .then(() => controller.stop())
-      .then(() => Promise.all([close(https.server), close(admission.server), close(http.server)]))
-      .then(() => kc.close())
-      .then(() => process.exit(0))
-      .catch((error: unknown) => {
-        log.error('Failed to stop cleanly', { error: String(error) });
-        process.exit(1);
-      });
-  });
-}
+// Nothing may outlive the process: work stops first, then the registration that would send
+// admission reviews here, then the lease; each step is bounded, and a second signal exits at once.
+exitInOrderOnSignal(
+  [
+    {
+      done: 'Stopped taking work',
+      run: () => {
+        discovery.stop();
+        return Promise.all([controller.stopReconciling(), keyManager.stop()]);
+      },
+      timeoutMs: 15_000,
+    },
+    { done: 'Stopped registering the webhook', run: async () => registration?.stop(), timeoutMs: 20_000 },
+    { done: 'Removed the webhook registration', run: async () => registration?.remove(), timeoutMs: 10_000 },
+    { done: 'Released the lease', run: async () => elector?.stop(), timeoutMs: 10_000 },
+    {
+      done: 'Closed informers and listeners',
+      run: () =>
+        Promise.all([controller.stop(), close(https.server), close(admission.server), close(http.server)]),
+      timeoutMs: 5_000,
+    },
+  ],
+  { log },
+);
 
 await controller.startInformers();
 keyManager.start();

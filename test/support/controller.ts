@@ -122,6 +122,11 @@ export class ControllerProcess {
     return this.#exited;
   }
 
+  /** Sends a signal without waiting; `stop()` then waits for the exit. */
+  signal(signal: NodeJS.Signals): void {
+    this.#child.kill(signal);
+  }
+
   async kill(): Promise<void> {
     this.#child.kill('SIGKILL');
     await this.#exited;
