@@ -1,6 +1,7 @@
-// A TCP proxy in front of a local server (the API server) that a test can stall: while stalled it
-// accepts connections and data but forwards nothing, in either direction, and on resume delivers
-// what it held, in order, as a network that stalled and recovered does.
+// A TCP proxy in front of a local server (the API server) that a test can stall: the connections
+// open at that moment then forward nothing, in either direction, and on resume deliver what they
+// held, in order, as a connection that hung and recovered does. Connections opened while stalled
+// work, unless the whole proxy is stalled (`stall({ newConnections: true })`).
 import net from 'node:net';
 
 type Held = Buffer | 'end';
@@ -9,7 +10,10 @@ export class TcpProxy {
   readonly #server: net.Server;
   readonly #sockets = new Set<net.Socket>();
   readonly #flushers = new Set<() => void>();
-  #stalled = false;
+  /** The pipes of the connections stalled now. */
+  readonly #stalledPipes = new Set<object>();
+  #stallNew = false;
+  readonly #pipes = new Set<object>();
   /** Bytes received while stalled and not yet delivered. */
   heldBytes = 0;
 
@@ -29,12 +33,15 @@ export class TcpProxy {
     return (this.#server.address() as net.AddressInfo).port;
   }
 
-  stall(): void {
-    this.#stalled = true;
+  /** Stalls the open connections; with `newConnections`, also those opened from now on. */
+  stall({ newConnections = false } = {}): void {
+    for (const pipe of this.#pipes) this.#stalledPipes.add(pipe);
+    this.#stallNew = newConnections;
   }
 
   resume(): void {
-    this.#stalled = false;
+    this.#stalledPipes.clear();
+    this.#stallNew = false;
     for (const flush of this.#flushers) flush();
   }
 
@@ -56,6 +63,9 @@ export class TcpProxy {
 
   /** Forwards from one socket to the other, holding what arrives while stalled. */
   #pipe(from: net.Socket, to: net.Socket): void {
+    const pipe = {};
+    this.#pipes.add(pipe);
+    if (this.#stallNew) this.#stalledPipes.add(pipe);
     const held: Held[] = [];
     const deliver = (item: Held) => {
       if (to.destroyed) return;
@@ -69,9 +79,13 @@ export class TcpProxy {
       }
     };
     this.#flushers.add(flush);
-    to.on('close', () => this.#flushers.delete(flush));
+    to.on('close', () => {
+      this.#flushers.delete(flush);
+      this.#pipes.delete(pipe);
+      this.#stalledPipes.delete(pipe);
+    });
     const take = (item: Held) => {
-      if (this.#stalled) {
+      if (this.#stalledPipes.has(pipe)) {
         held.push(item);
         if (item !== 'end') this.heldBytes += item.length;
       } else {
