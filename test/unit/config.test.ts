@@ -34,9 +34,7 @@ describe('controller flags', () => {
     expect(loadConfig([], env).awaitSubjectMs).to.equal(120_000);
     expect(loadConfig(['--await-subject', '30s'], env).awaitSubjectMs).to.equal(30_000);
     expect(loadConfig([], { ...env, HOURGLASS_AWAIT_SUBJECT: '0s' }).awaitSubjectMs).to.equal(0);
-    expect(() => loadConfig(['--await-subject', '-1m'], env)).to.throw(
-      '--await-subject must not be negative',
-    );
+    expect(() => loadConfig(['--await-subject=-1m'], env)).to.throw('--await-subject must not be negative');
   });
 
   it('refuses a key publish lead that is not shorter than the rotation period', () => {
