@@ -32,6 +32,8 @@ export interface Config {
   leaderElection: boolean;
   /** Final AccessRequests are deleted this long after they ended. */
   retainForMs: number;
+  /** A request waits this long after its creation for its subject pod or Job to be created. */
+  awaitSubjectMs: number;
   /** Register the admission webhook by URL (a controller running outside the cluster). */
   registerWebhooks: boolean;
 }
@@ -57,6 +59,9 @@ const HELP = `Usage: hourglass-controller [options]
   --log-level LEVEL       error|warn|info|debug (env LOG_LEVEL; default info)
   --retain-for DURATION   delete final AccessRequests this long after they ended (env HOURGLASS_RETAIN_FOR;
                           default 168h; the audit log is the lasting record)
+  --await-subject DURATION
+                          how long a request created before its pod or Job waits for it before it fails
+                          SubjectNotFound (env HOURGLASS_AWAIT_SUBJECT; default 2m; 0s fails at once)
   --[no-]register-webhooks
                           register the admission webhook by URL (env HOURGLASS_REGISTER_WEBHOOKS=true|false;
                           default: true outside a cluster; in-cluster the Helm chart registers it)
@@ -86,6 +91,7 @@ export function loadConfig(argv = process.argv.slice(2), env = process.env): Con
       'leader-election': { type: 'boolean' },
       'register-webhooks': { type: 'boolean' },
       'retain-for': { type: 'string' },
+      'await-subject': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -109,6 +115,11 @@ export function loadConfig(argv = process.argv.slice(2), env = process.env): Con
   const positiveMs = (value: string, name: string) => {
     const ms = parseDuration(value) * 1000;
     if (!(ms > 0)) throw new Error(`${name} must be a positive duration, got "${value}"`);
+    return ms;
+  };
+  const nonNegativeMs = (value: string, name: string) => {
+    const ms = parseDuration(value) * 1000;
+    if (!(ms >= 0)) throw new Error(`${name} must not be negative, got "${value}"`);
     return ms;
   };
   const keyRotationPeriodMs = positiveMs(
@@ -157,6 +168,10 @@ export function loadConfig(argv = process.argv.slice(2), env = process.env): Con
     resyncMs: integer(values['resync-seconds'], 300, '--resync-seconds') * 1000,
     logLevel: values['log-level'] ?? env.LOG_LEVEL ?? 'info',
     retainForMs: parseDuration(values['retain-for'] ?? env.HOURGLASS_RETAIN_FOR ?? '168h') * 1000,
+    awaitSubjectMs: nonNegativeMs(
+      values['await-subject'] ?? env.HOURGLASS_AWAIT_SUBJECT ?? '2m',
+      '--await-subject',
+    ),
     registerWebhooks:
       values['register-webhooks'] ??
       (env.HOURGLASS_REGISTER_WEBHOOKS ? env.HOURGLASS_REGISTER_WEBHOOKS === 'true' : !inCluster),

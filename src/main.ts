@@ -8,7 +8,7 @@ import {
   CoordinationV1Api,
   type KubernetesObject,
 } from '@kubernetes/client-node';
-import { GROUP, plural } from './api/types.ts';
+import { GROUP, VERSION, plural, type AnyAccessPolicy } from './api/types.ts';
 import { Auditor } from './audit/audit.ts';
 import { loadConfig } from './config.ts';
 import { AccessRequestController } from './controllers/accessrequest/controller.ts';
@@ -34,6 +34,7 @@ import { introspect } from './tokens/introspection.ts';
 import { KeyManager } from './tokens/key-manager.ts';
 import { LeaderElector } from './runtime/leader.ts';
 import { ApiServerReachability } from './runtime/reachability.ts';
+import { exitInOrderOnSignal } from './runtime/shutdown.ts';
 import { RevokedGrants } from './tokens/revocations.ts';
 
 const config = (() => {
@@ -118,14 +119,34 @@ const controller = new AccessRequestController(
     log,
     now,
     retainForMs: config.retainForMs,
+    awaitSubjectMs: config.awaitSubjectMs,
     readLive: (kind, namespace, name) =>
       ignoreNotFound<KubernetesObject>(
         kind === 'Pod'
           ? clients.core.readNamespacedPod({ namespace, name })
           : kind === 'Job'
             ? clients.batch.readNamespacedJob({ namespace, name })
-            : clients.core.readNamespacedServiceAccount({ namespace, name }),
+            : kind === 'Namespace'
+              ? clients.core.readNamespace({ name })
+              : clients.core.readNamespacedServiceAccount({ namespace, name }),
       ),
+    listLivePolicies: async (namespace) => {
+      const list = (kind: 'AccessPolicy' | 'ClusterAccessPolicy', ns?: string) =>
+        (ns
+          ? clients.custom.listNamespacedCustomObject({
+              group: GROUP,
+              version: VERSION,
+              plural: plural[kind],
+              namespace: ns,
+            })
+          : clients.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: plural[kind] })
+        ).then((answer) => (answer as { items: AnyAccessPolicy[] }).items);
+      const [namespaced, cluster] = await Promise.all([
+        list('AccessPolicy', namespace),
+        list('ClusterAccessPolicy'),
+      ]);
+      return { namespaced, cluster };
+    },
   },
   { concurrency: config.concurrency, resyncMs: config.resyncMs, events, reachability },
 );
@@ -217,27 +238,36 @@ const elector = config.leaderElection
     })
   : undefined;
 
-let stopping = false;
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    log.info('Stopping controller', { signal });
-    discovery.stop();
-    reachability.stop();
-    void keyManager.stop();
-    (elector?.stop() ?? Promise.resolve())
-      .then(() => registration?.remove())
-      .then(() => controller.stop())
-      .then(() => Promise.all([close(https.server), close(admission.server), close(http.server)]))
-      .then(() => kc.close())
-      .then(() => process.exit(0))
-      .catch((error: unknown) => {
-        log.error('Failed to stop cleanly', { error: String(error) });
-        process.exit(1);
-      });
-  });
-}
+// Nothing may outlive the process: work stops first, then the registration that would send
+// admission reviews here, then the lease; each step is bounded, and a second signal exits at once.
+exitInOrderOnSignal(
+  [
+    {
+      done: 'Stopped taking work',
+      run: () => {
+        discovery.stop();
+        reachability.stop();
+        return Promise.all([controller.stopReconciling(), keyManager.stop()]);
+      },
+      timeoutMs: 15_000,
+    },
+    { done: 'Stopped registering the webhook', run: async () => registration?.stop(), timeoutMs: 20_000 },
+    { done: 'Removed the webhook registration', run: async () => registration?.remove(), timeoutMs: 10_000 },
+    { done: 'Released the lease', run: async () => elector?.stop(), timeoutMs: 10_000 },
+    {
+      done: 'Closed informers and listeners',
+      run: () =>
+        Promise.all([
+          controller.stop(),
+          close(https.server),
+          close(admission.server),
+          close(http.server),
+        ]).then(() => kc.close()),
+      timeoutMs: 5_000,
+    },
+  ],
+  { log },
+);
 
 await controller.startInformers();
 keyManager.start();

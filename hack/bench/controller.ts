@@ -33,8 +33,8 @@ export class BenchController {
   readonly problems = new Map<string, number>();
   metricsUrl: string | undefined;
   instance: string | undefined;
-  /** Called for each audit line (event name, request namespace and name). */
-  onAudit: ((event: string, namespace: string, name: string) => void) | undefined;
+  /** Called for each audit line (event name, request namespace and name, message). */
+  onAudit: ((event: string, namespace: string, name: string, message: string) => void) | undefined;
   /** Called for each failed reconcile, with the kind of failure and the request key. */
   onReconcileError: ((kind: string, key: string) => void) | undefined;
   #started = false;
@@ -110,7 +110,7 @@ export class BenchController {
     }
     const request = typeof entry.request === 'object' ? entry.request : undefined;
     if (entry.audit && entry.event)
-      this.onAudit?.(entry.event, request?.namespace ?? '', request?.name ?? '');
+      this.onAudit?.(entry.event, request?.namespace ?? '', request?.name ?? '', message);
     if (message === 'Failed to reconcile AccessRequest' && typeof entry.request === 'string')
       this.onReconcileError?.(failureKind(entry.error ?? ''), entry.request);
     const listening = /^Listening on (http:\/\/\S+)/.exec(message);

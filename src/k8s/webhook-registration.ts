@@ -55,6 +55,12 @@ function webhooks(baseUrl: string, caBundle: string) {
   return { mutating, validating };
 }
 
+class RegistrationStopped extends Error {
+  constructor() {
+    super('The webhook registration was stopped');
+  }
+}
+
 /** What decides in a status policy, without the fields the API server defaults. */
 const rulesOf = (policy: V1ValidatingAdmissionPolicy) =>
   JSON.stringify([
@@ -73,6 +79,10 @@ export class LocalWebhookRegistration {
   readonly #statusPolicy: ReturnType<typeof statusPolicy>;
   readonly #log: Logger;
   #timer: NodeJS.Timeout | undefined;
+  /** The registration under way, if any: stop() waits for it. */
+  #inFlight: Promise<void> | undefined;
+  /** Once stopped, no registration writes anything again (remove() may then run safely). */
+  #stopped = false;
 
   constructor(
     api: AdmissionregistrationV1Api,
@@ -87,7 +97,26 @@ export class LocalWebhookRegistration {
     this.#log = log;
   }
 
+  /** Registers what is missing or differs; writes nothing once stop() or remove() was called. */
   async ensure(): Promise<void> {
+    const run = this.#ensure().catch((error: unknown) => {
+      if (!(error instanceof RegistrationStopped)) throw error;
+    });
+    this.#inFlight = run;
+    try {
+      await run;
+    } finally {
+      if (this.#inFlight === run) this.#inFlight = undefined;
+    }
+  }
+
+  /** Refuses a write that would follow stop(): a registration that outlives the removal is the fault. */
+  #checkRunning(): void {
+    if (this.#stopped) throw new RegistrationStopped();
+  }
+
+  async #ensure(): Promise<void> {
+    this.#checkRunning();
     const { mutating, validating } = this.#desired;
     // What this controller registers: its URL and what is sent to it.
     const registered = (
@@ -96,6 +125,7 @@ export class LocalWebhookRegistration {
     const currentMutating = await this.#api
       .readMutatingWebhookConfiguration({ name: LOCAL_WEBHOOK_NAME })
       .catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
+    this.#checkRunning();
     if (!currentMutating) await this.#api.createMutatingWebhookConfiguration({ body: mutating });
     else if (registered(currentMutating) !== registered(mutating)) {
       await this.#api.replaceMutatingWebhookConfiguration({
@@ -109,6 +139,7 @@ export class LocalWebhookRegistration {
     const currentValidating = await this.#api
       .readValidatingWebhookConfiguration({ name: LOCAL_WEBHOOK_NAME })
       .catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));
+    this.#checkRunning();
     if (!currentValidating) await this.#api.createValidatingWebhookConfiguration({ body: validating });
     else if (registered(currentValidating) !== registered(validating)) {
       await this.#api.replaceValidatingWebhookConfiguration({
@@ -128,6 +159,7 @@ export class LocalWebhookRegistration {
     const name = LOCAL_STATUS_POLICY_NAME;
     const orNothing = (e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e));
     const current = await this.#api.readValidatingAdmissionPolicy({ name }).catch(orNothing);
+    this.#checkRunning();
     if (!current) await this.#api.createValidatingAdmissionPolicy({ body: policy });
     else if (rulesOf(current) !== rulesOf(policy)) {
       await this.#api.replaceValidatingAdmissionPolicy({
@@ -139,21 +171,45 @@ export class LocalWebhookRegistration {
       });
     }
     const currentBinding = await this.#api.readValidatingAdmissionPolicyBinding({ name }).catch(orNothing);
+    this.#checkRunning();
     if (!currentBinding) await this.#api.createValidatingAdmissionPolicyBinding({ body: binding });
   }
 
+  /** Registers again every period, one registration at a time. */
   start(periodMs = 10_000): void {
-    this.#timer = setInterval(() => {
-      this.ensure().catch((error: unknown) =>
-        this.#log.warn('Failed to register the webhook', { error: String(error) }),
-      );
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      this.ensure()
+        .catch((error: unknown) => this.#log.warn('Failed to register the webhook', { error: String(error) }))
+        .finally(() => this.start(periodMs));
     }, periodMs);
     this.#timer.unref();
   }
 
+  /**
+   * Registers no more, and resolves once the registration under way (if any) has ended, or after
+   * `waitMs`: a stalled API server must not hold the shutdown forever.
+   */
+  async stop(waitMs = 15_000): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    const inFlight = this.#inFlight;
+    if (!inFlight) return;
+    let timer: NodeJS.Timeout | undefined;
+    const settled = await Promise.race([
+      inFlight.then(
+        () => true,
+        () => true,
+      ),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), waitMs))),
+    ]);
+    clearTimeout(timer);
+    if (!settled) this.#log.warn('Stopped waiting for the webhook registration under way', { waitMs });
+  }
+
   /** Removes the registration, so that no write waits for a webhook nobody serves. */
   async remove(): Promise<void> {
-    clearInterval(this.#timer);
+    await this.stop(0);
     await this.#api.deleteMutatingWebhookConfiguration({ name: LOCAL_WEBHOOK_NAME }).catch(() => undefined);
     await this.#api.deleteValidatingWebhookConfiguration({ name: LOCAL_WEBHOOK_NAME }).catch(() => undefined);
     const name = LOCAL_STATUS_POLICY_NAME;

@@ -18,6 +18,7 @@ import {
   patchPolicy,
   waitForPhase,
 } from '../support/hourglass.ts';
+import { eventsOf } from '../support/identities.ts';
 
 const secretValue = (data: Record<string, string> | undefined, key: string) =>
   data?.[key] === undefined ? undefined : Buffer.from(data[key], 'base64').toString();
@@ -25,7 +26,8 @@ const secretValue = (data: Record<string, string> | undefined, key: string) =>
 describe('the grant lifecycle', function () {
   this.timeout(90_000);
   const namespace = useNamespace('lifecycle');
-  const controller = useController('lifecycle');
+  // A request waits 6 s for a subject not created yet (the default is 2 minutes).
+  const controller = useController('lifecycle', ['--await-subject', '6s']);
   let podCount = 0;
 
   before(async () => {
@@ -316,10 +318,34 @@ describe('the grant lifecycle', function () {
     expect(objects.roleBinding).to.equal(undefined);
   });
 
-  it('fails with SubjectNotFound for a pod that does not exist', async () => {
+  it('waits for a pod created after its request, issuing nothing meanwhile, and grants once it exists', async () => {
+    await createRequest(namespace(), 'early', { subject: { podName: 'late-pod' } });
+    const waiting = await eventually(
+      async () => {
+        const request = await getRequest(namespace(), 'early');
+        if (request?.status?.reason !== 'AwaitingSubject')
+          throw new Error(`reason ${request?.status?.reason}`);
+        return request;
+      },
+      { timeout: 5_000, what: 'the request to await its subject' },
+    );
+    expect(waiting.status?.phase).to.equal('Pending');
+    expect((await grantObjectsPresent(namespace(), 'early')).any).to.equal(false);
+    await createPod(namespace(), 'late-pod', 'etl');
+    await waitForPhase(namespace(), 'early', 'Granted');
+    const events = await eventsOf(namespace(), 'early');
+    expect(events.filter((e) => e.startsWith('AwaitingSubject:'))).to.have.length(1);
+  });
+
+  it('fails with SubjectNotFound for a pod not created within --await-subject of its request', async () => {
+    const created = Date.now();
     await createRequest(namespace(), 'ghost', { subject: { podName: 'no-such-pod' } });
     const request = await waitForPhase(namespace(), 'ghost', 'Failed');
     expect(request.status?.reason).to.equal('SubjectNotFound');
+    expect(request.status?.decision).to.match(
+      /does not exist .* It did not appear within 6s of the request\.$/,
+    );
+    expect(Date.now() - created).to.be.greaterThan(5_000);
   });
 
   it('audited every step above once: no grant issued, renewed or revoked twice, no request received twice', () => {

@@ -261,6 +261,7 @@ describe('the Helm chart charts/hourglass', () => {
         HOURGLASS_TLS_CA_FILE: '/var/run/hourglass/tls/ca.crt',
         HOURGLASS_LEADER_ELECTION: 'true',
         HOURGLASS_RETAIN_FOR: '168h',
+        HOURGLASS_AWAIT_SUBJECT: '2m',
         HOURGLASS_KEY_ROTATION_PERIOD: '24h',
         HOURGLASS_KEY_PUBLISH_LEAD: '1m',
       });

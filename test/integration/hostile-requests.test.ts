@@ -97,7 +97,8 @@ describe('hostile requests', function () {
       await kubectl(['delete', kind, outside, '--ignore-not-found', '--wait=false']);
     }
   });
-  useController('hostile');
+  // A subject not created within 2 s of its request fails it (the default is 2 minutes).
+  useController('hostile', ['--await-subject', '2s']);
 
   const mallory = { user: 'mallory' };
   const alice = { user: 'alice' };

@@ -122,6 +122,11 @@ export class ControllerProcess {
     return this.#exited;
   }
 
+  /** Sends a signal without waiting; `stop()` then waits for the exit. */
+  signal(signal: NodeJS.Signals): void {
+    this.#child.kill(signal);
+  }
+
   async kill(): Promise<void> {
     this.#child.kill('SIGKILL');
     await this.#exited;
@@ -129,13 +134,13 @@ export class ControllerProcess {
 }
 
 /** One controller for the calling suite, stopped after it; its log tail is printed on failure. */
-export function useController(name: string): () => ControllerProcess {
+export function useController(name: string, args: string[] = []): () => ControllerProcess {
   let controller: ControllerProcess | undefined;
   before(async function () {
     this.timeout(90_000);
     // The controller's informers need the CRDs: on a fresh cluster, install them first.
     await ensureCrds();
-    controller = await ControllerProcess.start(name);
+    controller = await ControllerProcess.start(name, args);
   });
   afterEach(function () {
     if (this.currentTest?.state === 'failed' && controller) {

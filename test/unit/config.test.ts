@@ -30,6 +30,13 @@ describe('controller flags', () => {
     );
   });
 
+  it('waits 2 minutes for a subject created after its request, unless the flag or environment says otherwise', () => {
+    expect(loadConfig([], env).awaitSubjectMs).to.equal(120_000);
+    expect(loadConfig(['--await-subject', '30s'], env).awaitSubjectMs).to.equal(30_000);
+    expect(loadConfig([], { ...env, HOURGLASS_AWAIT_SUBJECT: '0s' }).awaitSubjectMs).to.equal(0);
+    expect(() => loadConfig(['--await-subject=-1m'], env)).to.throw('--await-subject must not be negative');
+  });
+
   it('refuses a key publish lead that is not shorter than the rotation period', () => {
     expect(() => loadConfig(['--key-rotation-period', '1h', '--key-publish-lead', '1h'], env)).to.throw(
       '--key-publish-lead must be shorter than --key-rotation-period',

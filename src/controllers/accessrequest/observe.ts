@@ -16,6 +16,8 @@ export interface ObserverDeps {
   signingKeySecretName: string;
   /** Final requests are deleted this long after they ended; undefined keeps them. */
   retainForMs?: number;
+  /** A request waits this long after its creation for a subject not created yet; 0 fails it at once. */
+  awaitSubjectMs?: number;
   /** UIDs of the requests that hold or are issuing a grant for this service account, as cached. */
   grantedRequests: (namespace: string, serviceAccountName: string) => ReadonlySet<string>;
 }
@@ -42,6 +44,7 @@ export class RequestObserver {
       decision: this.decide(request, workload, now),
       recordedPolicy: this.#recordedPolicyState(request),
       ...(this.#d.retainForMs === undefined ? {} : { retainForMs: this.#d.retainForMs }),
+      ...(this.#d.awaitSubjectMs ? { awaitSubjectMs: this.#d.awaitSubjectMs } : {}),
     };
   }
 

@@ -33,6 +33,11 @@ export interface Observed {
   recordedPolicy: 'unchanged' | 'changed' | 'suspended' | 'gone';
   /** How long a final request is kept for audit before it is deleted; undefined keeps it. */
   retainForMs?: number;
+  /**
+   * How long after its creation a request waits for a subject that does not exist yet (and that
+   * admission did not pin); undefined or 0 fails it at once.
+   */
+  awaitSubjectMs?: number;
 }
 
 export interface Revocation {
@@ -47,6 +52,7 @@ export type Plan =
   | { action: 'cleanup' }
   | { action: 'delete' }
   | { action: 'conclude'; phase: 'Denied' | 'Failed'; reason: string; message: string }
+  | { action: 'awaitSubject'; message: string; requeueAfterMs: number }
   | { action: 'awaitApproval'; decision: Allowed; requeueAfterMs: number }
   | { action: 'issue'; decision: Allowed }
   | { action: 'renew'; decision: Allowed; renewValue: string }
@@ -110,20 +116,34 @@ function finalSince(request: AccessRequest): number {
   return times.length ? Math.max(...times) : Date.parse(String(request.metadata.creationTimestamp ?? 0));
 }
 
-function subjectProblem(observed: Observed): { reason: string; message: string } | undefined {
+/** The UID of the subject as admission or a previous reconcile pinned it, if any. */
+function pinnedSubjectUid(request: AccessRequest): string | undefined {
+  const pinned = request.status?.subject;
+  return (
+    (request.spec.subject.podName ? pinned?.podUID : pinned?.jobUID) ??
+    request.metadata.annotations?.[annotations.subjectUid]
+  );
+}
+
+interface SubjectProblem {
+  reason: string;
+  message: string;
+  /** The subject was never seen: it may still be created (request-before-subject). */
+  notYetCreated?: boolean;
+}
+
+function subjectProblem(observed: Observed): SubjectProblem | undefined {
   const { request, workload, serviceAccountUid } = observed;
   const ref = request.spec.subject.podName
     ? `pod "${request.spec.subject.podName}"`
     : `Job "${request.spec.subject.jobName}"`;
+  const pinnedUid = pinnedSubjectUid(request);
   if (!workload)
     return {
       reason: 'SubjectNotFound',
       message: `The subject ${ref} does not exist in namespace "${request.metadata.namespace}".`,
+      notYetCreated: pinnedUid === undefined,
     };
-  const pinned = request.status?.subject;
-  const pinnedUid =
-    (workload.kind === 'Pod' ? pinned?.podUID : pinned?.jobUID) ??
-    request.metadata.annotations?.[annotations.subjectUid];
   if (pinnedUid && pinnedUid !== workload.uid)
     return { reason: 'SubjectNotFound', message: `The subject ${ref} was replaced (its UID changed).` };
   if (workload.finished)
@@ -140,7 +160,24 @@ function subjectProblem(observed: Observed): { reason: string; message: string }
 function planUndecided(observed: Observed): Plan {
   const { request, decision, now } = observed;
   const problem = subjectProblem(observed);
-  if (problem) return { action: 'conclude', phase: 'Failed', ...problem };
+  if (problem?.notYetCreated && observed.awaitSubjectMs) {
+    const created = Date.parse(String(request.metadata.creationTimestamp ?? now.toISOString()));
+    const until = created + observed.awaitSubjectMs;
+    const remaining = until - now.getTime();
+    if (remaining > 0) {
+      const message = `${problem.message} Waiting for it until ${new Date(until).toISOString()}.`;
+      return { action: 'awaitSubject', message, requeueAfterMs: remaining };
+    }
+    const waited = `${Math.round(observed.awaitSubjectMs / 1000)}s`;
+    return {
+      action: 'conclude',
+      phase: 'Failed',
+      reason: problem.reason,
+      message: `${problem.message} It did not appear within ${waited} of the request.`,
+    };
+  }
+  if (problem)
+    return { action: 'conclude', phase: 'Failed', reason: problem.reason, message: problem.message };
   const conditions = request.status?.conditions;
   const denied = findCondition(conditions, 'Denied');
   if (denied) return { action: 'conclude', phase: 'Denied', reason: denied.reason, message: denied.message };

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { KubernetesObject, V1Job, V1Pod } from '@kubernetes/client-node';
 import {
   annotations,
   FINALIZER,
@@ -21,10 +20,12 @@ import {
   uidFields,
   type GrantObjectPort,
 } from './grant-objects.ts';
+import { liveCaches, type LiveReader } from './live.ts';
 import { RequestObserver, type ObserverDeps } from './observe.ts';
 import { lifetimeEndOf, plan, type Plan, type Revocation } from './plan.ts';
 import {
   awaitingApprovalStatus,
+  awaitingSubjectStatus,
   concludedStatus,
   grantedStatus,
   issuingStatus,
@@ -37,7 +38,7 @@ import type { Workload } from './subject.ts';
 
 export type { Caches, ObjectCache, WrittenCache } from './caches.ts';
 
-export interface ReconcilerDeps extends ObserverDeps {
+export interface ReconcilerDeps extends ObserverDeps, LiveReader {
   requests: AccessRequestClient;
   grantObjects: GrantObjectPort;
   /** Marks a grant id inactive for introspection until its token would have expired. */
@@ -46,13 +47,10 @@ export interface ReconcilerDeps extends ObserverDeps {
   metrics: Metrics;
   log: Logger;
   now: () => Date;
-  /** Reads an object from the API server, undefined when it does not exist. */
-  readLive: (
-    kind: 'Pod' | 'Job' | 'ServiceAccount',
-    namespace: string,
-    name: string,
-  ) => Promise<KubernetesObject | undefined>;
 }
+
+/** How soon a request is planned again when its caches were found behind the API server. */
+const CACHE_BEHIND_REQUEUE_MS = 200;
 
 export interface ReconcileResult {
   requeueAfterMs?: number;
@@ -61,6 +59,7 @@ export interface ReconcileResult {
 /** Reconciles one AccessRequest, by key "namespace/name", towards what plan() decides. */
 export class AccessRequestReconciler {
   readonly #d: ReconcilerDeps;
+  readonly #observerDeps: ObserverDeps;
   readonly observer: RequestObserver;
   /**
    * "namespace/serviceAccount" → UIDs of requests whose issuance intent is being written: they
@@ -70,14 +69,15 @@ export class AccessRequestReconciler {
 
   constructor(deps: ReconcilerDeps) {
     this.#d = deps;
-    this.observer = new RequestObserver({
+    this.#observerDeps = {
       ...deps,
       grantedRequests: (namespace, serviceAccountName) => {
         const granted = deps.grantedRequests(namespace, serviceAccountName);
         const reserved = this.#reserved.get(`${namespace}/${serviceAccountName}`);
         return reserved ? new Set([...granted, ...reserved]) : granted;
       },
-    });
+    };
+    this.observer = new RequestObserver(this.#observerDeps);
   }
 
   async reconcile(key: string): Promise<ReconcileResult> {
@@ -120,10 +120,8 @@ export class AccessRequestReconciler {
         });
         return {};
       case 'conclude':
-        if (next.reason === 'SubjectNotFound' && (await this.#subjectExistsLive(request)))
-          return { requeueAfterMs: 200 };
-        await this.#conclude(request, next, now);
-        return {};
+      case 'awaitSubject':
+        return this.#decideFromLive(request, next, now);
       case 'awaitApproval':
         await this.#awaitApproval(request, next.decision);
         return { requeueAfterMs: next.requeueAfterMs };
@@ -194,15 +192,48 @@ export class AccessRequestReconciler {
     return subjectStatus(request, workload, saUid);
   }
 
+  /**
+   * A final outcome (and the wait for a subject) is decided again from live reads of everything
+   * it rests on, never from the caches alone: an informer may not have delivered an object that
+   * exists, or deliver it while it is being read. When the live plan differs, the caches are
+   * behind the API server and the request is planned again shortly, from caches that caught up.
+   */
+  async #decideFromLive(request: AccessRequest, next: Plan, now: Date): Promise<ReconcileResult> {
+    // The subject first, on its own: a pod created just before its request is the common lag.
+    for (const scope of ['subject', 'all'] as const) {
+      const caches = await liveCaches(this.#d.caches, request, this.#d, scope);
+      const live = new RequestObserver({ ...this.#observerDeps, caches });
+      const confirmed = plan(live.observe(request, now));
+      if (confirmed.action !== next.action) return { requeueAfterMs: CACHE_BEHIND_REQUEUE_MS };
+      if (scope === 'subject') continue;
+      if (confirmed.action === 'conclude') {
+        await this.#conclude(request, confirmed, now, { workload: live.workload(request) });
+        return {};
+      }
+      if (confirmed.action === 'awaitSubject') {
+        await this.#awaitSubject(request, confirmed.message, now);
+        return { requeueAfterMs: confirmed.requeueAfterMs };
+      }
+    }
+    return { requeueAfterMs: CACHE_BEHIND_REQUEUE_MS };
+  }
+
+  /** Pending until the subject is created: said once in status and in one Event; nothing issued. */
+  async #awaitSubject(request: AccessRequest, message: string, now: Date): Promise<void> {
+    if (request.status?.reason === 'AwaitingSubject') return;
+    await this.#writeStatus(request, awaitingSubjectStatus(request, message, now));
+    this.#d.auditor.record('decision', request, { reason: 'AwaitingSubject', message });
+  }
+
   async #conclude(
     request: AccessRequest,
     outcome: { phase: 'Denied' | 'Failed'; reason: string; message: string },
     now: Date,
-    { abandonIssuance = true } = {},
+    { abandonIssuance = true, workload = this.observer.workload(request) } = {},
   ): Promise<void> {
     // An issuance interrupted before it completed leaves nothing behind.
     if (abandonIssuance) await this.#d.grantObjects.delete(request);
-    const subject = this.#subjectStatus(request, this.observer.workload(request));
+    const subject = this.#subjectStatus(request, workload);
     await this.#writeStatus(request, concludedStatus(request, outcome, subject, now));
     const { phase, reason, message } = outcome;
     if (phase === 'Denied') {
@@ -383,26 +414,6 @@ export class AccessRequestReconciler {
       actor: request.metadata.annotations?.[annotations.renewRequestedBy],
     });
     return { requeueAfterMs: Date.parse(request.status?.grant?.expiresAt ?? '') - now.getTime() };
-  }
-
-  /**
-   * Whether the API server has the subject, and its service account, although the plan concluded
-   * from the cache that they are missing: a pod created just before its request may not have
-   * reached the cache yet, or reached it only during this read. Then the request is planned again.
-   */
-  async #subjectExistsLive(request: AccessRequest): Promise<boolean> {
-    const { namespace } = request.metadata;
-    const { podName, jobName } = request.spec.subject;
-    const live = await this.#d.readLive(podName ? 'Pod' : 'Job', namespace, podName ?? jobName ?? '');
-    if (!live || live.metadata?.deletionTimestamp) return false;
-    const pinned = request.metadata.annotations?.[annotations.subjectUid];
-    if (pinned && live.metadata?.uid !== pinned) return false;
-    const serviceAccountName =
-      (podName
-        ? (live as V1Pod).spec?.serviceAccountName
-        : (live as V1Job).spec?.template?.spec?.serviceAccountName) ?? 'default';
-    if (this.#d.caches.serviceAccounts.get(namespace, serviceAccountName)) return true;
-    return (await this.#d.readLive('ServiceAccount', namespace, serviceAccountName)) !== undefined;
   }
 
   /**

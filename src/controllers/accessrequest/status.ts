@@ -186,7 +186,9 @@ export function concludedStatus(
     conditions:
       phase === 'Denied'
         ? setCondition(status.conditions, { type: 'Denied', status: 'True', reason, message }, now)
-        : status.conditions,
+        : status.reason === 'AwaitingSubject'
+          ? setCondition(status.conditions, { type: 'Granted', status: 'False', reason, message }, now)
+          : status.conditions,
     subject,
     // An issuance that failed says why in place of the decision it was acting on.
     decision: phase === 'Denied' || status.grant?.id ? message : (status.decision ?? message),
@@ -205,5 +207,21 @@ export function awaitingApprovalStatus(
     subject,
     policy: policyRef(decision.policy),
     decision: decision.message,
+  };
+}
+
+/** Pending: the subject does not exist yet, and the request waits for it (request-before-subject). */
+export function awaitingSubjectStatus(
+  request: AccessRequest,
+  message: string,
+  now: Date,
+): AccessRequestStatus {
+  const status = request.status ?? {};
+  const reason = 'AwaitingSubject';
+  return {
+    ...status,
+    phase: 'Pending',
+    reason,
+    conditions: setCondition(status.conditions, { type: 'Granted', status: 'False', reason, message }, now),
   };
 }

@@ -16,6 +16,7 @@ import {
   NOW,
   observe,
   pendingRequest,
+  POD_UID,
   projectOnto,
   request,
   SECOND,
@@ -203,6 +204,43 @@ describe('plan', () => {
         name: 'fails with SubjectFinished when the pod has already finished',
         given: observe(pendingRequest(), { workload: workload('Pod', { finished: true }) }),
         expected: { action: 'conclude', phase: 'Failed', reason: 'SubjectFinished' },
+      },
+      {
+        name: 'waits for a subject not created yet, until the bound after the request was created',
+        given: observe(request({ creationTimestamp: at(-MINUTE) }), {
+          workload: undefined,
+          awaitSubjectMs: 2 * MINUTE,
+        }),
+        expected: { action: 'awaitSubject', requeueAfterMs: MINUTE },
+      },
+      {
+        name: 'fails with SubjectNotFound a subject not created within the bound',
+        given: observe(request({ creationTimestamp: at(-2 * MINUTE) }), {
+          workload: undefined,
+          awaitSubjectMs: 2 * MINUTE,
+        }),
+        expected: { action: 'conclude', phase: 'Failed', reason: 'SubjectNotFound' },
+      },
+      {
+        name: 'does not wait for a subject that admission pinned and that is gone',
+        given: observe(request({ annotations: { [annotations.subjectUid]: POD_UID } }), {
+          workload: undefined,
+          awaitSubjectMs: 2 * MINUTE,
+        }),
+        expected: { action: 'conclude', phase: 'Failed', reason: 'SubjectNotFound' },
+      },
+      {
+        name: 'does not wait for a subject whose UID an earlier reconcile recorded',
+        given: observe(pendingRequest(), { workload: undefined, awaitSubjectMs: 2 * MINUTE }),
+        expected: { action: 'conclude', phase: 'Failed', reason: 'SubjectNotFound' },
+      },
+      {
+        name: 'fails a subject that appears with another UID than admission pinned, whatever the bound',
+        given: observe(request({ annotations: { [annotations.subjectUid]: POD_UID } }), {
+          workload: workload('Pod', { uid: 'pod-uid-2' }),
+          awaitSubjectMs: 2 * MINUTE,
+        }),
+        expected: { action: 'conclude', phase: 'Failed', reason: 'SubjectNotFound' },
       },
       {
         name: 'fails on a missing subject before asking the policy',
