@@ -32,6 +32,8 @@ export interface Config {
   leaderElection: boolean;
   /** Final AccessRequests are deleted this long after they ended. */
   retainForMs: number;
+  /** A gated opted-in pod whose grant will never be live is failed this long after that became so. */
+  adoptionRefusalGraceMs: number;
   /** Register the admission webhook by URL (a controller running outside the cluster). */
   registerWebhooks: boolean;
 }
@@ -57,6 +59,8 @@ const HELP = `Usage: hourglass-controller [options]
   --log-level LEVEL       error|warn|info|debug (env LOG_LEVEL; default info)
   --retain-for DURATION   delete final AccessRequests this long after they ended (env HOURGLASS_RETAIN_FOR;
                           default 168h; the audit log is the lasting record)
+  --adoption-refusal-grace D  how long an opted-in pod whose request was denied stays gated, with its
+                          Events, before hourglass fails it (env HOURGLASS_ADOPTION_REFUSAL_GRACE; default 2m)
   --[no-]register-webhooks
                           register the admission webhook by URL (env HOURGLASS_REGISTER_WEBHOOKS=true|false;
                           default: true outside a cluster; in-cluster the Helm chart registers it)
@@ -86,6 +90,7 @@ export function loadConfig(argv = process.argv.slice(2), env = process.env): Con
       'leader-election': { type: 'boolean' },
       'register-webhooks': { type: 'boolean' },
       'retain-for': { type: 'string' },
+      'adoption-refusal-grace': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -157,6 +162,8 @@ export function loadConfig(argv = process.argv.slice(2), env = process.env): Con
     resyncMs: integer(values['resync-seconds'], 300, '--resync-seconds') * 1000,
     logLevel: values['log-level'] ?? env.LOG_LEVEL ?? 'info',
     retainForMs: parseDuration(values['retain-for'] ?? env.HOURGLASS_RETAIN_FOR ?? '168h') * 1000,
+    adoptionRefusalGraceMs:
+      parseDuration(values['adoption-refusal-grace'] ?? env.HOURGLASS_ADOPTION_REFUSAL_GRACE ?? '2m') * 1000,
     registerWebhooks:
       values['register-webhooks'] ??
       (env.HOURGLASS_REGISTER_WEBHOOKS ? env.HOURGLASS_REGISTER_WEBHOOKS === 'true' : !inCluster),

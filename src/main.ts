@@ -12,6 +12,7 @@ import { GROUP, plural } from './api/types.ts';
 import { Auditor } from './audit/audit.ts';
 import { loadConfig } from './config.ts';
 import { AccessRequestController } from './controllers/accessrequest/controller.ts';
+import { AdoptionController } from './controllers/adoption/controller.ts';
 import { admissionRoutes } from './http/admission.ts';
 import { issuerRoutes } from './http/issuer.ts';
 import { opsRoutes } from './http/ops.ts';
@@ -108,8 +109,24 @@ const controller = new AccessRequestController(
             : clients.core.readNamespacedServiceAccount({ namespace, name }),
       ),
   },
-  { concurrency: config.concurrency, resyncMs: config.resyncMs, events },
+  {
+    concurrency: config.concurrency,
+    resyncMs: config.resyncMs,
+    events,
+    onJob: (job) => adoptionController.onJob(job),
+  },
 );
+const adoptionController = new AdoptionController(kc, {
+  clients,
+  events,
+  log,
+  now,
+  jobs: controller.caches.jobs,
+  policies: controller.caches.policies,
+  clusterPolicies: controller.caches.clusterPolicies,
+  refusalGraceMs: config.adoptionRefusalGraceMs,
+  resyncMs: config.resyncMs,
+});
 
 const self = await kc.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({ body: {} });
 const controllerUsername = self.status?.userInfo?.username ?? '';
@@ -193,8 +210,13 @@ const elector = config.leaderElection
       name: 'hourglass-controller',
       identity: instance,
       log,
-      onStartedLeading: () => controller.startReconciling(),
-      onStoppedLeading: () => controller.stopReconciling(),
+      onStartedLeading: () => {
+        controller.startReconciling();
+        adoptionController.startReconciling();
+      },
+      onStoppedLeading: async () => {
+        await Promise.all([controller.stopReconciling(), adoptionController.stopReconciling()]);
+      },
     })
   : undefined;
 
@@ -208,7 +230,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     void keyManager.stop();
     (elector?.stop() ?? Promise.resolve())
       .then(() => registration?.remove())
-      .then(() => controller.stop())
+      .then(() => Promise.all([controller.stop(), adoptionController.stop()]))
       .then(() => Promise.all([close(https.server), close(admission.server), close(http.server)]))
       .then(() => kc.close())
       .then(() => process.exit(0))
@@ -219,7 +241,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   });
 }
 
-await controller.startInformers();
+await Promise.all([controller.startInformers(), adoptionController.startInformers()]);
 keyManager.start();
 synced = true;
 if (registration) {
@@ -228,7 +250,10 @@ if (registration) {
   log.info('Registered the admission webhook', { url: admission.url, controllerUsername });
 }
 if (elector) elector.start();
-else controller.startReconciling();
+else {
+  controller.startReconciling();
+  adoptionController.startReconciling();
+}
 log.info('Started controller', {
   namespace: config.namespace,
   issuer,

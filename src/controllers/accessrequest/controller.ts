@@ -80,7 +80,13 @@ export class AccessRequestController {
     kc: KubeConfig,
     clients: Clients,
     deps: ControllerDeps,
-    options: { concurrency: number; resyncMs: number; events: EventRecorder },
+    options: {
+      concurrency: number;
+      resyncMs: number;
+      events: EventRecorder;
+      /** Also told of every Job change (zero-code adoption renews on the Job's annotation). */
+      onJob?: (job: V1Job) => void;
+    },
   ) {
     this.#log = deps.log;
     this.#deps = deps;
@@ -147,7 +153,10 @@ export class AccessRequestController {
       jobs: inform<V1Job>(
         '/apis/batch/v1/jobs',
         () => clients.batch.listJobForAllNamespaces(),
-        (job) => this.#enqueueSubject('Job', job),
+        (job) => {
+          this.#enqueueSubject('Job', job);
+          options.onJob?.(job);
+        },
       ),
       serviceAccounts: inform(
         '/api/v1/serviceaccounts',
