@@ -62,6 +62,7 @@ describe('Zero-code adoption', function () {
       serviceAccountName?: string;
       hold?: boolean;
       optIn?: boolean;
+      suspend?: boolean;
     } = {},
   ): Promise<V1Job> {
     const {
