@@ -1,10 +1,21 @@
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import { PatchStrategy, setHeaderOptions, AdmissionregistrationV1Api } from '@kubernetes/client-node';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { expect } from 'chai';
+import { parse } from 'yaml';
 import { adoption } from '../../src/api/adoption.ts';
 import { GROUP, VERSION, type AccessRequest } from '../../src/api/types.ts';
 import { LOCAL_WEBHOOK_NAME } from '../../src/k8s/webhook-registration.ts';
-import { adminConfig, ensureCrds, eventually, kubectl, kubectlOk, useNamespace } from '../support/cluster.ts';
+import {
+  adminConfig,
+  ensureCrds,
+  eventually,
+  kubectl,
+  kubectlOk,
+  repoRoot,
+  useNamespace,
+} from '../support/cluster.ts';
 import { ControllerProcess } from '../support/controller.ts';
 import { api, createPolicy, createServiceAccount, getRequest, waitForPhase } from '../support/hourglass.ts';
 import {
@@ -172,6 +183,47 @@ describe('Zero-code adoption', function () {
     });
     expect(Object.keys(secret.data ?? {}).sort()).to.deep.equal(['expiresAt', 'grantId', 'token']);
     expect(Buffer.from(secret.data!.grantId!, 'base64').toString()).to.equal(request.status?.grant?.id);
+  });
+
+  it('runs the annotated Job and CronJob examples, in 5 lines of hourglass metadata, from gate to revocation', async () => {
+    const examples = ['access-policy.yaml', 'job-annotated.yaml', 'cronjob-annotated.yaml'].map(
+      (file) =>
+        parse(
+          readFileSync(path.join(repoRoot, 'examples', file), 'utf8').replaceAll(
+            'namespace: batch',
+            `namespace: ${namespace()}`,
+          ),
+        ) as { kind: string; metadata: { name: string }; spec: Record<string, any> }, // eslint-disable-line @typescript-eslint/no-explicit-any
+    );
+    const [policy, job, cronJob] = examples as [
+      (typeof examples)[0],
+      (typeof examples)[0],
+      (typeof examples)[0],
+    ];
+    for (const template of [job.spec.template, cronJob.spec.jobTemplate.spec.template]) {
+      const hourglassLines = [
+        ...Object.keys(template.metadata.labels ?? {}),
+        ...Object.keys(template.metadata.annotations ?? {}),
+      ].filter((key) => key.startsWith('hourglass.dev/'));
+      expect(hourglassLines.length).to.be.at.most(5);
+    }
+    policy.metadata.name = 'examples';
+    for (const manifest of examples) await kubectlOk(['apply', '-f', '-'], JSON.stringify(manifest));
+    await kubectlOk([
+      '-n',
+      namespace(),
+      'create',
+      'job',
+      '--from=cronjob/hourly-orders',
+      'hourly-orders-manual',
+    ]);
+    for (const name of [job.metadata.name, 'hourly-orders-manual']) {
+      // Granted, then kwok runs the ungated pod to completion: the Job completes, the grant is revoked.
+      const revoked = await waitForPhase(namespace(), `job-${name}`, 'Revoked', 60_000);
+      expect(revoked.spec.purpose).to.match(/^OPS-1234 /);
+      expect(revoked.status?.firstIssuedAt).to.be.a('string');
+      expect(revoked.status?.revocation?.reason).to.equal('JobFinished');
+    }
   });
 
   it('leaves pods without the opt-in label untouched', async () => {
