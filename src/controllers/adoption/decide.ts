@@ -38,7 +38,8 @@ export const isAdopted = (request: AccessRequest) =>
  * The plan for an opted-in pod still holding the hourglass.dev/grant gate: create its subject's
  * request, wait for it, lift the gate once Granted, or, when it will never be granted (denied,
  * failed, malformed, or its name held by a request hourglass did not make), say why and fail the
- * pod after `refusalGraceMs` counted from when that became so.
+ * pod `refusalGraceMs` after that became so: after the pod's creation, or after its request ended
+ * (a retried pod of a Job denied long ago is failed at once).
  */
 export function planGatedPod(
   pod: V1Pod,
@@ -49,8 +50,7 @@ export function planGatedPod(
   const subject = adoptedSubjectOf(pod);
   const namespace = pod.metadata?.namespace ?? '';
   const createdAt = pod.metadata?.creationTimestamp ? new Date(pod.metadata.creationTimestamp) : now;
-  const failAfter = (since: Date) =>
-    new Date(Math.max(since.getTime(), createdAt.getTime()) + refusalGraceMs);
+  const failAfter = (since: Date) => new Date(since.getTime() + refusalGraceMs);
   if (!subject) {
     return {
       action: 'refuse',

@@ -86,6 +86,24 @@ describe('planning a gated pod', () => {
     if (plan.action === 'refuse') expect(plan.failAt.toISOString()).to.equal(at(GRACE - 1_000));
   });
 
+  it("fails a retried pod at once when its Job's request was denied longer ago than the grace", () => {
+    const denied = adopted({
+      phase: 'Denied',
+      conditions: [
+        {
+          type: 'Denied',
+          status: 'True',
+          reason: 'NoPolicyAllows',
+          message: 'm',
+          lastTransitionTime: at(-2 * GRACE),
+        },
+      ],
+    });
+    const plan = planGatedPod(pod, denied, NOW, GRACE);
+    if (plan.action !== 'refuse') throw new Error(plan.action);
+    expect(plan.failAt.getTime()).to.be.at.most(NOW.getTime());
+  });
+
   it('does not lift the gate on a request of the same name that hourglass did not make', () => {
     const planted = adopted({ phase: 'Granted' });
     delete planted.metadata.annotations;
