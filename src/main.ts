@@ -126,6 +126,7 @@ const adoptionController = new AdoptionController(kc, {
   clusterPolicies: controller.caches.clusterPolicies,
   refusalGraceMs: config.adoptionRefusalGraceMs,
   resyncMs: config.resyncMs,
+  concurrency: config.concurrency,
 });
 
 const self = await kc.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({ body: {} });

@@ -34,6 +34,8 @@ export interface AdoptionDeps {
   /** How long a pod whose grant will never come stays gated, visible, before it is failed. */
   refusalGraceMs: number;
   resyncMs: number;
+  /** Pods and requests reconciled at once. */
+  concurrency: number;
 }
 
 const POD = 'pod/';
@@ -97,7 +99,7 @@ export class AdoptionController {
     for (const pod of this.#pods.list())
       this.#queue.add(`${POD}${pod.metadata?.namespace}/${pod.metadata?.name}`);
     for (const request of this.#requests.list()) this.#onRequest(request);
-    this.#queue.run((key) => this.#reconcile(key), 4);
+    this.#queue.run((key) => this.#reconcile(key), this.#deps.concurrency);
   }
 
   async stopReconciling(): Promise<void> {
