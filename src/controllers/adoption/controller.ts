@@ -148,10 +148,12 @@ export class AdoptionController {
     const pod = this.#pods.get(namespace, name);
     if (!pod || !isGated(pod) || pod.status?.phase === 'Failed') return;
     const { log, now, refusalGraceMs, clients } = this.#deps;
-    const requestName = adoptedRequestName(adoptedSubjectOf(pod) ?? { kind: 'Pod', name });
+    const subject = adoptedSubjectOf(pod);
+    const requestName = adoptedRequestName(subject ?? { kind: 'Pod', name });
     const request =
       this.#requests.get(namespace, requestName) ?? (await this.#readRequest(namespace, requestName));
-    const plan = planGatedPod(pod, request, now(), refusalGraceMs);
+    const job = subject?.kind === 'Job' ? this.#deps.jobs.get(namespace, subject.name) : undefined;
+    const plan = planGatedPod(pod, request, now(), refusalGraceMs, job);
     switch (plan.action) {
       case 'wait':
         return plan.requeueAfterMs ? { requeueAfterMs: plan.requeueAfterMs } : undefined;

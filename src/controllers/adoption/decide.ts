@@ -46,6 +46,7 @@ export function planGatedPod(
   request: AccessRequest | undefined,
   now: Date,
   refusalGraceMs: number,
+  job?: V1Job,
 ): PodPlan {
   const subject = adoptedSubjectOf(pod);
   const namespace = pod.metadata?.namespace ?? '';
@@ -69,6 +70,7 @@ export function planGatedPod(
     };
   }
   const name = adoptedRequestName(subject);
+  const jobRenewal = job?.metadata?.annotations?.[annotations.renew];
   if (!request) {
     return {
       action: 'create',
@@ -79,7 +81,11 @@ export function planGatedPod(
           name,
           namespace,
           labels: { [adoption.adopted]: 'true', [labels.managedBy]: MANAGED_BY },
-          annotations: { [adoption.adoptedFor]: pod.metadata?.uid ?? '' },
+          annotations: {
+            [adoption.adoptedFor]: pod.metadata?.uid ?? '',
+            // A renew value the Job already carries asked for no renewal of this request.
+            ...(jobRenewal !== undefined ? { [adoption.jobRenewal]: jobRenewal } : {}),
+          },
           ownerReferences: [ownerOf(pod, subject)],
         },
         spec: {

@@ -57,6 +57,13 @@ describe('planning a gated pod', () => {
     });
   });
 
+  it('records a renew value the Job already carries, so that it asks for no renewal', () => {
+    const job: V1Job = { metadata: { name: 'etl', annotations: { 'hourglass.dev/renew': 'old' } } };
+    const plan = planGatedPod(pod, undefined, NOW, GRACE, job);
+    if (plan.action !== 'create') throw new Error(plan.action);
+    expect(plan.request.metadata.annotations?.['hourglass.dev/job-renewal']).to.equal('old');
+  });
+
   it('lifts the gate once its request is Granted', () => {
     expect(planGatedPod(pod, adopted({ phase: 'Granted' }), NOW, GRACE)).to.deep.equal({ action: 'ungate' });
   });
