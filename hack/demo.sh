@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: a local control plane, the hourglass CRDs and controller, a policy, and a batch Job
-# whose pod asks for access, uses it, renews it, completes and so loses it - printed as a timeline.
+# whose pod asks for access, uses it, renews it, completes and so loses it - printed as a timeline;
+# then the same with annotations alone (zero-code adoption), from the gate to the revocation.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -110,6 +111,40 @@ say "Job finished: can etl read orders-db? $(can_i)   the pod reads it: $(as_pod
 kubectl -n "$ns" get secret,role,rolebinding -l app.kubernetes.io/managed-by=hourglass 2>&1 | sed 's/^/  /'
 say "Metrics after the revocation"
 curl -fsS "$http/metrics" | grep -E '^hourglass_(grants_active|grants_revoked_total|revocation_lag_seconds_(count|sum))' | sed 's/^/  /'
+say "Zero-code adoption: the Job of examples/job-annotated.yaml, 5 lines of metadata, no init container"
+# The demo's own gate again holds the pod once hourglass has lifted its own, so that kwok does not
+# finish it before it is shown.
+sed -e "s/namespace: batch/namespace: $ns/" \
+  -e 's/^      restartPolicy: Never$/      restartPolicy: Never\n      schedulingGates: [{name: demo.hourglass.dev\/working}]/' \
+  examples/job-annotated.yaml | kubectl apply -f - >/dev/null
+grep -E '^ +hourglass\.dev/' examples/job-annotated.yaml | sed 's/^ */  /'
+job=nightly-orders-annotated
+apod=""
+until [ -n "$apod" ]; do
+  apod=$(kubectl -n "$ns" get pods -l batch.kubernetes.io/job-name=$job -o jsonpath='{.items[0].metadata.name}' 2>/dev/null || true)
+  sleep 0.3
+done
+say "Admitted with the gate hourglass.dev/grant and the grant Secret mounted in every container"
+kubectl -n "$ns" get pod "$apod" -o jsonpath='  volume: {.spec.volumes[?(@.name=="hourglass-grant")].secret}{"\n"}  mount:  {.spec.containers[0].volumeMounts[?(@.name=="hourglass-grant")]}{"\n"}'
+printf '  waiting for hourglass to ask for the Job as its pod and lift the gate '
+until [ "$(kubectl -n "$ns" get ar "job-$job" -o jsonpath='{.status.phase}' 2>/dev/null)" = Granted ]; do printf '.'; sleep 0.3; done
+until ! kubectl -n "$ns" get pod "$apod" -o jsonpath='{.spec.schedulingGates[*].name}' | grep -q hourglass.dev/grant; do printf '.'; sleep 0.3; done
+echo
+kubectl -n "$ns" get ar "job-$job" -o wide
+echo "  requester: $(kubectl -n "$ns" get ar "job-$job" -o jsonpath='{.spec.requester.username} (pod {.spec.requester.extra.authentication\.kubernetes\.io/pod-name[0]})')"
+echo "  gates left: $(kubectl -n "$ns" get pod "$apod" -o jsonpath='{.spec.schedulingGates[*].name}') (the demo's own)"
+echo "  files in /var/run/hourglass: $(kubectl -n "$ns" get secret "job-$job-grant" -o go-template='{{range $k, $v := .data}}{{$k}} {{end}}')"
+say "The Job asks for a renewal on itself: kubectl annotate job/$job hourglass.dev/renew=now"
+first=$(kubectl -n "$ns" get ar "job-$job" -o jsonpath='{.status.grant.id}')
+kubectl -n "$ns" annotate job "$job" hourglass.dev/renew=now >/dev/null
+until [ "$(kubectl -n "$ns" get ar "job-$job" -o jsonpath='{.status.renewals}')" = 1 ]; do sleep 0.3; done
+echo "  grant $first -> $(kubectl -n "$ns" get ar "job-$job" -o jsonpath='{.status.grant.id}'), the Secret's grantId: $(kubectl -n "$ns" get secret "job-$job-grant" -o jsonpath='{.data.grantId}' | base64 -d)"
+say "The work is done: kwok runs the pod to completion, the grant is revoked"
+kubectl -n "$ns" patch pod "$apod" --type=json -p '[{"op":"remove","path":"/spec/schedulingGates"}]' >/dev/null
+until [ "$(kubectl -n "$ns" get ar "job-$job" -o jsonpath='{.status.phase}')" = Revoked ]; do sleep 0.3; done
+kubectl -n "$ns" get job "$job"
+kubectl -n "$ns" get ar "job-$job" -o wide
+
 say "Events"
 kubectl -n "$ns" get events.events.k8s.io --field-selector regarding.kind=AccessRequest -o custom-columns=REASON:.reason,NOTE:.note
 say "Audit log (grant events)"

@@ -34,6 +34,8 @@ export interface Config {
   retainForMs: number;
   /** A request waits this long after its creation for its subject pod or Job to be created. */
   awaitSubjectMs: number;
+  /** A gated opted-in pod whose grant will never be live is failed this long after that became so. */
+  adoptionRefusalGraceMs: number;
   /** Register the admission webhook by URL (a controller running outside the cluster). */
   registerWebhooks: boolean;
 }
@@ -62,6 +64,8 @@ const HELP = `Usage: hourglass-controller [options]
   --await-subject DURATION
                           how long a request created before its pod or Job waits for it before it fails
                           SubjectNotFound (env HOURGLASS_AWAIT_SUBJECT; default 2m; 0s fails at once)
+  --adoption-refusal-grace D  how long an opted-in pod whose request was denied stays gated, with its
+                          Events, before hourglass fails it (env HOURGLASS_ADOPTION_REFUSAL_GRACE; default 2m)
   --[no-]register-webhooks
                           register the admission webhook by URL (env HOURGLASS_REGISTER_WEBHOOKS=true|false;
                           default: true outside a cluster; in-cluster the Helm chart registers it)
@@ -92,6 +96,7 @@ export function loadConfig(argv = process.argv.slice(2), env = process.env): Con
       'register-webhooks': { type: 'boolean' },
       'retain-for': { type: 'string' },
       'await-subject': { type: 'string' },
+      'adoption-refusal-grace': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -172,6 +177,8 @@ export function loadConfig(argv = process.argv.slice(2), env = process.env): Con
       values['await-subject'] ?? env.HOURGLASS_AWAIT_SUBJECT ?? '2m',
       '--await-subject',
     ),
+    adoptionRefusalGraceMs:
+      parseDuration(values['adoption-refusal-grace'] ?? env.HOURGLASS_ADOPTION_REFUSAL_GRACE ?? '2m') * 1000,
     registerWebhooks:
       values['register-webhooks'] ??
       (env.HOURGLASS_REGISTER_WEBHOOKS ? env.HOURGLASS_REGISTER_WEBHOOKS === 'true' : !inCluster),

@@ -12,6 +12,7 @@ import { GROUP, VERSION, plural, type AnyAccessPolicy } from './api/types.ts';
 import { Auditor } from './audit/audit.ts';
 import { loadConfig } from './config.ts';
 import { AccessRequestController } from './controllers/accessrequest/controller.ts';
+import { AdoptionController } from './controllers/adoption/controller.ts';
 import { admissionRoutes } from './http/admission.ts';
 import { issuerRoutes } from './http/issuer.ts';
 import { opsRoutes } from './http/ops.ts';
@@ -148,8 +149,26 @@ const controller = new AccessRequestController(
       return { namespaced, cluster };
     },
   },
-  { concurrency: config.concurrency, resyncMs: config.resyncMs, events, reachability },
+  {
+    concurrency: config.concurrency,
+    resyncMs: config.resyncMs,
+    events,
+    reachability,
+    onJob: (job) => adoptionController.onJob(job),
+  },
 );
+const adoptionController = new AdoptionController(kc, {
+  clients,
+  events,
+  log,
+  now,
+  jobs: controller.caches.jobs,
+  policies: controller.caches.policies,
+  clusterPolicies: controller.caches.clusterPolicies,
+  refusalGraceMs: config.adoptionRefusalGraceMs,
+  resyncMs: config.resyncMs,
+  concurrency: config.concurrency,
+});
 
 const self = await kc.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({ body: {} });
 const controllerUsername = self.status?.userInfo?.username ?? '';
@@ -233,8 +252,13 @@ const elector = config.leaderElection
       name: 'hourglass-controller',
       identity: instance,
       log,
-      onStartedLeading: () => controller.startReconciling(),
-      onStoppedLeading: () => controller.stopReconciling(),
+      onStartedLeading: () => {
+        controller.startReconciling();
+        adoptionController.startReconciling();
+      },
+      onStoppedLeading: async () => {
+        await Promise.all([controller.stopReconciling(), adoptionController.stopReconciling()]);
+      },
     })
   : undefined;
 
@@ -247,7 +271,7 @@ exitInOrderOnSignal(
       run: () => {
         discovery.stop();
         reachability.stop();
-        return Promise.all([controller.stopReconciling(), keyManager.stop()]);
+        return Promise.all([controller.stopReconciling(), adoptionController.stop(), keyManager.stop()]);
       },
       timeoutMs: 15_000,
     },
@@ -269,7 +293,7 @@ exitInOrderOnSignal(
   { log },
 );
 
-await controller.startInformers();
+await Promise.all([controller.startInformers(), adoptionController.startInformers()]);
 keyManager.start();
 synced = true;
 if (registration) {
@@ -278,7 +302,10 @@ if (registration) {
   log.info('Registered the admission webhook', { url: admission.url, controllerUsername });
 }
 if (elector) elector.start();
-else controller.startReconciling();
+else {
+  controller.startReconciling();
+  adoptionController.startReconciling();
+}
 log.info('Started controller', {
   namespace: config.namespace,
   issuer,

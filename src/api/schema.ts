@@ -520,6 +520,9 @@ function accessPolicySpec(scope: 'Namespaced' | 'Cluster'): JSONSchema {
       description: 'How many renewals one request may get.',
     },
     maxLifetime: duration('From the first issue to the last expiry, across renewals.', { default: '8h' }),
+    renewBefore: duration(
+      "For a workload that declared its access by annotation (hourglass.dev/inject): hourglass renews its grant this long before it expires, within maxRenewals and maxLifetime. When absent, at a third of the grant's ttl before expiry.",
+    ),
     maxActivePerSubject: {
       type: 'integer',
       format: 'int32',

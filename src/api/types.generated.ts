@@ -431,6 +431,10 @@ export interface AccessPolicySpec {
    */
   maxLifetime?: string;
   /**
+   * For a workload that declared its access by annotation (hourglass.dev/inject): hourglass renews its grant this long before it expires, within maxRenewals and maxLifetime. When absent, at a third of the grant's ttl before expiry.
+   */
+  renewBefore?: string;
+  /**
    * Live grants per service account.
    */
   maxActivePerSubject?: number;
@@ -667,6 +671,10 @@ export interface ClusterAccessPolicySpec {
    * From the first issue to the last expiry, across renewals.
    */
   maxLifetime?: string;
+  /**
+   * For a workload that declared its access by annotation (hourglass.dev/inject): hourglass renews its grant this long before it expires, within maxRenewals and maxLifetime. When absent, at a third of the grant's ttl before expiry.
+   */
+  renewBefore?: string;
   /**
    * Live grants per service account.
    */

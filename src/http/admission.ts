@@ -15,6 +15,8 @@ import {
 import { mapConcurrently } from '../runtime/concurrency.ts';
 import { sendJson, type Handler } from './router.ts';
 import { compileConditions, compileErrorsMessage } from '../policy/cel.ts';
+import { adoption } from '../api/adoption.ts';
+import { mutatePod } from './pod-admission.ts';
 
 /**
  * The largest AdmissionReview read, refused unread above: far above a real AccessRequest or
@@ -39,7 +41,7 @@ export interface UserInfo {
   extra?: Record<string, string[]>;
 }
 
-interface AdmissionRequest {
+export interface AdmissionRequest {
   uid: string;
   resource: { group: string; version: string; resource: string };
   subResource?: string;
@@ -50,7 +52,7 @@ interface AdmissionRequest {
   dryRun?: boolean;
 }
 
-interface Verdict {
+export interface Verdict {
   allowed: boolean;
   message?: string;
   /** The HTTP status of a refusal: 403 Forbidden unless said otherwise. */
@@ -117,6 +119,7 @@ export function admissionRoutes(deps: AdmissionDeps): Record<string, { POST: Han
   return {
     '/mutate': serve((request) => mutate(request, deps)),
     '/validate': serve((request) => validate(request, deps)),
+    '/mutate-pods': serve(mutatePod),
   };
 }
 
@@ -190,14 +193,26 @@ async function mutate(review: AdmissionRequest, deps: AdmissionDeps): Promise<Ve
       `spec.permissions: a request may name at most ${MAX_REQUESTED_ACCESSES} accesses (apiGroups x resources x verbs x resourceNames); this one names ${accesses}: split the task into several requests`,
     );
   }
-  if (request.spec?.requester) {
+  const adoptedByController =
+    review.userInfo.username === deps.controllerUsername() &&
+    request.metadata?.annotations?.[adoption.adoptedFor] !== undefined;
+  if (request.spec?.requester && !adoptedByController) {
     return refuse(
       'spec.requester is set by hourglass from the authenticated caller: remove it from the manifest',
     );
   }
   const { username, uid, groups, extra } = review.userInfo;
-  const requester = { username, uid, groups: groups ?? [], extra: extra ?? {} };
-  const patch: object[] = [{ op: 'add', path: '/spec/requester', value: requester }];
+  // A request hourglass makes for an opted-in pod carries the requester that pod's own
+  // pod-bound token would have (docs/security.md, "Zero-code adoption").
+  const requester = (adoptedByController && request.spec.requester) || {
+    username,
+    uid,
+    groups: groups ?? [],
+    extra: extra ?? {},
+  };
+  const patch: object[] = adoptedByController
+    ? []
+    : [{ op: 'add', path: '/spec/requester', value: requester }];
   const finalizers = request.metadata?.finalizers;
   if (!finalizers) patch.push({ op: 'add', path: '/metadata/finalizers', value: [FINALIZER] });
   else if (!finalizers.includes(FINALIZER))
@@ -233,6 +248,10 @@ function actorStamps(
   const before = (review.oldObject as Partial<AccessRequest> | undefined)?.metadata?.annotations ?? {};
   const after = (review.object as Partial<AccessRequest> | undefined)?.metadata?.annotations ?? {};
   const stamps: Record<string, string> = {};
+  if (after[adoption.adoptedFor] !== before[adoption.adoptedFor] && user !== deps.controllerUsername())
+    return {
+      refusal: refuse(`${adoption.adoptedFor} is set by hourglass on the requests it makes: do not write it`),
+    };
   for (const [asked, stamp] of ACTOR_STAMPS) {
     if (after[stamp] !== before[stamp] && user !== deps.controllerUsername())
       return {

@@ -8,6 +8,7 @@ import { GROUP, VERSION, labels, MANAGED_BY } from '../api/types.ts';
 import type { Logger } from '../log.ts';
 import { isNotFound } from './errors.ts';
 import { statusPolicy } from './status-policy.ts';
+import { podWebhook } from './pod-webhook.ts';
 
 /** What the local controller registers; in-cluster, the Helm chart registers the same by Service. */
 export const LOCAL_WEBHOOK_NAME = 'hourglass-local';
@@ -39,6 +40,7 @@ function webhooks(baseUrl: string, caBundle: string) {
         rules: [rule(['accessrequests'], ['CREATE', 'UPDATE']), rule(['accessrequests/status'], ['UPDATE'])],
         reinvocationPolicy: 'Never',
       },
+      podWebhook(`${baseUrl}/mutate-pods`, caBundle),
     ],
   };
   const validating: V1ValidatingWebhookConfiguration = {
@@ -121,7 +123,7 @@ export class LocalWebhookRegistration {
     // What this controller registers: its URL and what is sent to it.
     const registered = (
       config: { webhooks?: { clientConfig: { url?: string }; rules?: object[] }[] } | undefined,
-    ) => JSON.stringify([config?.webhooks?.[0]?.clientConfig.url, config?.webhooks?.[0]?.rules]);
+    ) => JSON.stringify(config?.webhooks?.map((webhook) => [webhook.clientConfig.url, webhook.rules]));
     const currentMutating = await this.#api
       .readMutatingWebhookConfiguration({ name: LOCAL_WEBHOOK_NAME })
       .catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)));

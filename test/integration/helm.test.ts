@@ -4,6 +4,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { expect } from 'chai';
 import { stringify } from 'yaml';
+import { podWebhook } from '../../src/k8s/pod-webhook.ts';
 import { ensureCrds, eventually, kubectl, kubectlOk } from '../support/cluster.ts';
 import {
   chartDir,
@@ -18,6 +19,7 @@ import {
   type Manifest,
 } from '../support/helm.ts';
 
+const POD_WEBHOOK_NAME = podWebhook('', '').name;
 const runId = `${process.pid.toString(36)}${Date.now().toString(36)}`;
 /** The release namespace of the dry runs and the install; deleted after the suite. */
 const namespace = `hourglass-helm-${runId}`;
@@ -348,7 +350,9 @@ describe('the Helm chart charts/hourglass', () => {
         ['MutatingWebhookConfiguration', '/mutate'],
         ['ValidatingWebhookConfiguration', '/validate'],
       ] as const) {
-        const [webhook, ...others] = find(manifests, kind).webhooks;
+        const [webhook, ...others] = find(manifests, kind).webhooks.filter(
+          (w: Manifest) => w.name !== POD_WEBHOOK_NAME,
+        );
         expect(others).to.have.length(0);
         expect(webhook).to.deep.include({
           failurePolicy: 'Fail',
@@ -379,6 +383,30 @@ describe('the Helm chart charts/hourglass', () => {
           ].sort(),
         );
       }
+    });
+
+    it('registers the pod webhook of zero-code adoption as a local controller does: opted-in pods only, fail closed', () => {
+      const secret = find(manifests, 'Secret', 'hourglass-tls');
+      const webhook = find(manifests, 'MutatingWebhookConfiguration').webhooks.find(
+        (w: Manifest) => w.name === POD_WEBHOOK_NAME,
+      );
+      const local = podWebhook('https://unused/mutate-pods', '');
+      expect(webhook.clientConfig.service).to.deep.equal({
+        name: 'hourglass',
+        namespace: 'hourglass-system',
+        path: '/mutate-pods',
+        port: 9443,
+      });
+      expect(webhook.clientConfig.caBundle).to.equal(secret.data['ca.crt']);
+      for (const field of [
+        'failurePolicy',
+        'sideEffects',
+        'admissionReviewVersions',
+        'objectSelector',
+        'rules',
+        'reinvocationPolicy',
+      ])
+        expect(webhook[field], field).to.deep.equal(local[field as keyof typeof local]);
     });
   });
 

@@ -88,6 +88,8 @@ export class AccessRequestController {
       events: EventRecorder;
       /** Told of failed API calls; when the API server answers again, what backed off retries now. */
       reachability?: ApiServerReachability;
+      /** Also told of every Job change (zero-code adoption renews on the Job's annotation). */
+      onJob?: (job: V1Job) => void;
     },
   ) {
     this.#log = deps.log;
@@ -163,7 +165,10 @@ export class AccessRequestController {
       jobs: inform<V1Job>(
         '/apis/batch/v1/jobs',
         () => clients.batch.listJobForAllNamespaces(),
-        (job) => this.#enqueueSubject('Job', job),
+        (job) => {
+          this.#enqueueSubject('Job', job);
+          options.onJob?.(job);
+        },
       ),
       serviceAccounts: inform(
         '/api/v1/serviceaccounts',
