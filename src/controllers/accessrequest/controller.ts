@@ -20,7 +20,7 @@ import { policyKey, PolicyStatusReconciler } from '../accesspolicy/reconcile.ts'
 import type { GrantObject, GrantObjectStore } from '../../k8s/grant-store.ts';
 import type { GrantTokenClaims } from '../../tokens/grant-token.ts';
 import type { Caches, WrittenCache } from './caches.ts';
-import { GrantObjectPort } from './grant-objects.ts';
+import { GrantObjectPort } from './grant-object-port.ts';
 import { AccessRequestReconciler, type ReconcilerDeps } from './reconcile.ts';
 
 const keyOf = (namespace: string, name: string) => `${namespace}/${name}`;

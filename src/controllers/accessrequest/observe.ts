@@ -4,7 +4,8 @@ import { annotations, labels, type AccessRequest } from '../../api/types.ts';
 import { decide, type Decision, type DecisionInput } from '../../policy/decide.ts';
 import { boundPod, requesterPodOf } from '../../policy/requesters.ts';
 import type { Caches } from './caches.ts';
-import { secretValue, type GrantObjectPort } from './grant-objects.ts';
+import type { GrantObjectPort } from './grant-object-port.ts';
+import { secretValue } from './grant-objects.ts';
 import type { GrantObjects, Observed } from './plan.ts';
 import { workloadOfJob, workloadOfPod, type Workload } from './subject.ts';
 

@@ -11,15 +11,8 @@ import type { AccessRequestClient } from '../../k8s/resources.ts';
 import type { Logger } from '../../log.ts';
 import type { Metrics } from '../../metrics.ts';
 import type { Allowed } from '../../policy/decide.ts';
-import {
-  BeyondCeiling,
-  GRANT_KINDS,
-  issuanceOf,
-  NameConflict,
-  recordedUids,
-  uidFields,
-  type GrantObjectPort,
-} from './grant-objects.ts';
+import { GRANT_KINDS, issuanceOf, recordedUids, uidFields } from './grant-objects.ts';
+import { BeyondCeiling, NameConflict, type GrantObjectPort } from './grant-object-port.ts';
 import { liveCaches, type LiveReader } from './live.ts';
 import { RequestObserver, type ObserverDeps } from './observe.ts';
 import { lifetimeEndOf, plan, type Plan, type Revocation } from './plan.ts';

@@ -1,12 +1,11 @@
 import { ApiException } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import { labels, type AccessRequest } from '../../../../src/api/types.ts';
+import { issuanceOf, type RecordedUids } from '../../../../src/controllers/accessrequest/grant-objects.ts';
 import {
   GrantObjectPort,
-  issuanceOf,
   NameConflict,
-  type RecordedUids,
-} from '../../../../src/controllers/accessrequest/grant-objects.ts';
+} from '../../../../src/controllers/accessrequest/grant-object-port.ts';
 import type { WrittenCache } from '../../../../src/controllers/accessrequest/caches.ts';
 import type { GrantObject, GrantObjectKind } from '../../../../src/k8s/grant-store.ts';
 import {

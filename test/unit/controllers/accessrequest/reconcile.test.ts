@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { annotations, type AccessRequest, type AnyAccessPolicy } from '../../../../src/api/types.ts';
 import type { Auditor } from '../../../../src/audit/audit.ts';
 import type { Caches, ObjectCache, WrittenCache } from '../../../../src/controllers/accessrequest/caches.ts';
-import type { GrantObjectPort } from '../../../../src/controllers/accessrequest/grant-objects.ts';
+import type { GrantObjectPort } from '../../../../src/controllers/accessrequest/grant-object-port.ts';
 import type { LiveReader } from '../../../../src/controllers/accessrequest/live.ts';
 import { AccessRequestReconciler } from '../../../../src/controllers/accessrequest/reconcile.ts';
 import type { AccessRequestClient } from '../../../../src/k8s/resources.ts';
