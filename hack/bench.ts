@@ -19,7 +19,6 @@ import { parseArgs } from 'node:util';
 import { CONTROLLER_NODE_FLAGS } from '../test/support/controller.ts';
 import {
   ApiException,
-  AuthenticationV1Api,
   AuthorizationV1Api,
   CoreV1Api,
   CustomObjectsApi,
@@ -47,7 +46,7 @@ import {
 } from './bench/apiserver-metrics.ts';
 import { clusterPids, cpuShares, cpuSnapshot, type CpuSnapshot } from './bench/cpu.ts';
 import { BenchController, firstMetric, histogramQuantile, metricValue } from './bench/controller.ts';
-import { CollectionWatch, getRaw, type WatchEventType } from './bench/kube.ts';
+import { CollectionWatch, createBenchPolicy, getRaw, type WatchEventType } from './bench/kube.ts';
 import { fmt, fmtBytes, fmtMs, pool, round, sleep, summarize, table, type Summary } from './bench/stats.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -802,30 +801,11 @@ async function setUp(): Promise<V1Pod> {
 }
 
 async function startController(): Promise<void> {
-  // The admission webhook records the bench's own identity as each request's requester.
-  const self = await kc
-    .makeApiClient(AuthenticationV1Api)
-    .createSelfSubjectReview({ body: {} })
-    .then((review) => review.status?.userInfo?.username)
-    .catch(() => undefined);
-  await custom.createNamespacedCustomObject({
-    group: GROUP,
-    version: VERSION,
-    plural: plural.AccessPolicy,
-    namespace,
-    body: {
-      apiVersion: `${GROUP}/${VERSION}`,
-      kind: 'AccessPolicy',
-      metadata: { name: 'bench', namespace },
-      spec: {
-        subjects: { serviceAccounts: ['etl'] },
-        requesters: self ? { users: [self] } : { groups: ['system:masters'] },
-        allow: readOrdersSecret,
-        maxTTL: '1h',
-        defaultTTL: '15m',
-        maxActivePerSubject: 100000,
-      },
-    },
+  await createBenchPolicy(kc, namespace, 'bench', {
+    allow: readOrdersSecret,
+    maxTTL: '1h',
+    defaultTTL: '15m',
+    maxActivePerSubject: 100000,
   });
   controller = await BenchController.start(
     repoRoot,

@@ -11,18 +11,14 @@
 // last third, revocation lag p99 unchanged. The last line is `SOAK_RESULT {json}`.
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  AuthenticationV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  RbacAuthorizationV1Api,
-} from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { GROUP, VERSION, labels, plural } from '../src/api/types.ts';
 import { loadKubeConfig } from '../src/k8s/kubeconfig.ts';
 import { parseDuration } from '../src/policy/duration.ts';
 import { CONTROLLER_NODE_FLAGS } from '../test/support/controller.ts';
 import { readOrders, readOrdersSecret } from '../test/support/hourglass.ts';
 import { BenchController, metricValue, readProcStatus } from './bench/controller.ts';
+import { createBenchPolicy } from './bench/kube.ts';
 import { fmt, fmtBytes, sleep, table } from './bench/stats.ts';
 
 const HELP = `Usage: npm run bench:soak -- [options]
@@ -226,27 +222,10 @@ async function setUp(): Promise<void> {
       failures.push(`${name}: ${message}`);
     }
   };
-  const self = await kc
-    .makeApiClient(AuthenticationV1Api)
-    .createSelfSubjectReview({ body: {} })
-    .then((review) => review.status?.userInfo?.username);
-  await custom.createNamespacedCustomObject({
-    group: GROUP,
-    version: VERSION,
-    plural: plural.AccessPolicy,
-    namespace,
-    body: {
-      apiVersion: `${GROUP}/${VERSION}`,
-      kind: 'AccessPolicy',
-      metadata: { name: 'soak', namespace },
-      spec: {
-        subjects: { serviceAccounts: ['etl'] },
-        requesters: self ? { users: [self] } : { groups: ['system:masters'] },
-        allow: readOrdersSecret,
-        maxTTL: '1h',
-        maxActivePerSubject: 100000,
-      },
-    },
+  await createBenchPolicy(kc, namespace, 'soak', {
+    allow: readOrdersSecret,
+    maxTTL: '1h',
+    maxActivePerSubject: 100000,
   });
 }
 

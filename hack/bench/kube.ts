@@ -2,7 +2,14 @@
 // connection pool (the same dispatcher as every typed client of the bench).
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
-import { HttpMethod, RequestContext, type KubernetesObject } from '@kubernetes/client-node';
+import {
+  AuthenticationV1Api,
+  CustomObjectsApi,
+  HttpMethod,
+  RequestContext,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
+import { GROUP, plural, VERSION, type AccessPolicySpec } from '../../src/api/types.ts';
 import { fetch } from 'undici';
 import type { PooledKubeConfig } from '../../src/k8s/kubeconfig.ts';
 
@@ -126,4 +133,38 @@ export class CollectionWatch<T extends KubernetesObject> {
     }
     return gone;
   }
+}
+
+/**
+ * Creates the AccessPolicy a benchmark's requests are decided by: for service account `etl` of
+ * `namespace`, asked for by this client's own user (the admission webhook records it as each
+ * request's requester; `system:masters` when the API server does not say who that is).
+ */
+export async function createBenchPolicy(
+  kc: PooledKubeConfig,
+  namespace: string,
+  name: string,
+  spec: Omit<AccessPolicySpec, 'subjects' | 'requesters'>,
+): Promise<void> {
+  const self = await kc
+    .makeApiClient(AuthenticationV1Api)
+    .createSelfSubjectReview({ body: {} })
+    .then((review) => review.status?.userInfo?.username)
+    .catch(() => undefined);
+  await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    plural: plural.AccessPolicy,
+    namespace,
+    body: {
+      apiVersion: `${GROUP}/${VERSION}`,
+      kind: 'AccessPolicy',
+      metadata: { name, namespace },
+      spec: {
+        subjects: { serviceAccounts: ['etl'] },
+        requesters: self ? { users: [self] } : { groups: ['system:masters'] },
+        ...spec,
+      },
+    },
+  });
 }
