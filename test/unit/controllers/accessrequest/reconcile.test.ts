@@ -128,6 +128,16 @@ function bobsPolicy(): AnyAccessPolicy {
   return { ...p, spec: { ...p.spec, requesters: { users: ['bob'] } } };
 }
 
+/** The API server has the pod, its service account and its namespace. */
+function subjectExistsLive(h: ReturnType<typeof harness>): void {
+  for (const [kind, object] of [
+    ['Pod', pod],
+    ['ServiceAccount', serviceAccount],
+    ['Namespace', namespace],
+  ] as const)
+    h.exists(kind, object);
+}
+
 const phases = (statuses: NonNullable<AccessRequest['status']>[]) =>
   statuses.map((s) => `${s.phase} ${s.reason}`);
 
@@ -138,12 +148,7 @@ describe('AccessRequestReconciler: final outcomes from consistent reads', () => 
     h.caches.serviceAccounts.deliver(serviceAccount);
     h.caches.namespaces.deliver(namespace);
     h.caches.policies.deliver(bobsPolicy());
-    for (const [kind, object] of [
-      ['Pod', pod],
-      ['ServiceAccount', serviceAccount],
-      ['Namespace', namespace],
-    ] as const)
-      h.exists(kind, object);
+    subjectExistsLive(h);
     h.live.policies = [bobsPolicy()];
     h.live.onLiveRead = () => h.caches.pods.deliver(pod);
 
@@ -159,12 +164,7 @@ describe('AccessRequestReconciler: final outcomes from consistent reads', () => 
     h.caches.pods.deliver(pod);
     h.caches.serviceAccounts.deliver(serviceAccount);
     h.caches.namespaces.deliver(namespace);
-    for (const [kind, object] of [
-      ['Pod', pod],
-      ['ServiceAccount', serviceAccount],
-      ['Namespace', namespace],
-    ] as const)
-      h.exists(kind, object);
+    subjectExistsLive(h);
     h.live.policies = [bobsPolicy()];
     h.live.onLiveRead = () => h.caches.policies.deliver(bobsPolicy());
 
@@ -190,12 +190,7 @@ describe('AccessRequestReconciler: final outcomes from consistent reads', () => 
     h.caches.requests.deliver(newRequest());
     h.caches.pods.deliver(pod);
     h.caches.serviceAccounts.deliver(serviceAccount);
-    for (const [kind, object] of [
-      ['Pod', pod],
-      ['ServiceAccount', serviceAccount],
-      ['Namespace', namespace],
-    ] as const)
-      h.exists(kind, object);
+    subjectExistsLive(h);
 
     await h.reconciler.reconcile(`${NAMESPACE}/${newRequest().metadata.name}`);
 
@@ -230,12 +225,7 @@ describe('AccessRequestReconciler: a request created before its subject', () => 
     h.caches.pods.deliver(pod);
     h.caches.serviceAccounts.deliver(serviceAccount);
     h.caches.policies.deliver(bobsPolicy());
-    for (const [kind, object] of [
-      ['Pod', pod],
-      ['ServiceAccount', serviceAccount],
-      ['Namespace', namespace],
-    ] as const)
-      h.exists(kind, object);
+    subjectExistsLive(h);
     h.live.policies = [bobsPolicy()];
 
     await h.reconciler.reconcile(`${NAMESPACE}/${pinned.metadata.name}`);
