@@ -9,7 +9,8 @@ import { loadKubeConfig } from '../src/k8s/kubeconfig.ts';
 import { retireKey } from '../src/tokens/key-manager.ts';
 import { isRetired, keySetFromSecretData, type KeySet } from '../src/tokens/keys.ts';
 
-const USAGE = 'Usage: node hack/retire-key.ts <kid> | --list [--namespace NAME] [--secret NAME]';
+// A kid may begin with '-': it goes after '--'.
+const USAGE = 'Usage: node hack/retire-key.ts [--namespace NAME] [--secret NAME] -- <kid> | --list [...]';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

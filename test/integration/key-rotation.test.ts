@@ -271,7 +271,8 @@ describe('signing key rotation and the compromised-key drill', function () {
     return new Promise((resolve, reject) => {
       execFile(
         process.execPath,
-        [path.join(repoRoot, 'hack', 'retire-key.ts'), kid, '--namespace', keysNamespace()],
+        // A kid may begin with '-': it goes after '--'.
+        [path.join(repoRoot, 'hack', 'retire-key.ts'), '--namespace', keysNamespace(), '--', kid],
         { cwd: repoRoot, env: { ...process.env, KUBECONFIG: kubeconfigPath } },
         (error, stdout, stderr) =>
           error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout),

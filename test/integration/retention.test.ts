@@ -10,7 +10,7 @@ describe('retention of final requests', function () {
 
   before(async () => {
     await ensureCrds();
-    controller = await ControllerProcess.start('retention', ['--retain-for', '5s']);
+    controller = await ControllerProcess.start('retention', ['--retain-for', '5s', '--await-subject', '0s']);
   });
   after(async () => {
     await controller?.stop();
