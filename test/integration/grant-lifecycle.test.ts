@@ -303,6 +303,39 @@ describe('the grant lifecycle', function () {
     );
   });
 
+  it("decides by a CEL condition on the subject pod's container images, which the cached pod keeps", async () => {
+    await createServiceAccount(namespace(), 'imaged');
+    await createPolicy(namespace(), 'busybox-only', {
+      subjects: { serviceAccounts: ['imaged'] },
+      conditions: [
+        { name: 'image', expression: "subject.pod.spec.containers.all(c, c.image == 'busybox')" },
+        // The projection drops a container's env: the field is absent, not empty.
+        { name: 'no-env-seen', expression: 'subject.pod.spec.containers.all(c, !has(c.env))' },
+      ],
+    });
+    for (const [name, image] of [
+      ['busybox-pod', 'busybox'],
+      ['other-image-pod', 'alpine'],
+    ] as const) {
+      await api().core.createNamespacedPod({
+        namespace: namespace(),
+        body: {
+          metadata: { name },
+          spec: {
+            serviceAccountName: 'imaged',
+            nodeName: 'kwok-node-0',
+            containers: [{ name: 'main', image, env: [{ name: 'A', value: 'b' }] }],
+          },
+        },
+      });
+    }
+    await createRequest(namespace(), 'busybox-request', { subject: { podName: 'busybox-pod' } });
+    await createRequest(namespace(), 'other-image-request', { subject: { podName: 'other-image-pod' } });
+    await waitForPhase(namespace(), 'busybox-request', 'Granted');
+    const denied = await waitForPhase(namespace(), 'other-image-request', 'Denied');
+    expect(denied.status?.decision).to.contain('condition "image" failed');
+  });
+
   it('fails with NameConflict and writes nothing when a grant object name is taken', async () => {
     await api().core.createNamespacedSecret({
       namespace: namespace(),

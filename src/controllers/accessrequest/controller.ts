@@ -1,4 +1,10 @@
-import type { KubernetesObject, KubeConfig, V1Job, V1Pod, V1Secret } from '@kubernetes/client-node';
+import type {
+  KubernetesListObject,
+  KubernetesObject,
+  KubeConfig,
+  V1Job,
+  V1Pod,
+} from '@kubernetes/client-node';
 import {
   GROUP,
   labels,
@@ -12,6 +18,7 @@ import {
 import type { Clients } from '../../k8s/resources.ts';
 import { statusMessage } from '../../k8s/errors.ts';
 import type { EventRecorder } from '../../k8s/events.ts';
+import { listInPages, type ListPage } from '../../k8s/paged-list.ts';
 import type { Logger } from '../../log.ts';
 import { SupervisedInformer } from '../../runtime/informer.ts';
 import type { ApiServerReachability } from '../../runtime/reachability.ts';
@@ -19,6 +26,7 @@ import { WorkQueue } from '../../runtime/workqueue.ts';
 import { policyKey, PolicyStatusReconciler } from '../accesspolicy/reconcile.ts';
 import type { GrantObject, GrantObjectStore } from '../../k8s/grant-store.ts';
 import type { GrantTokenClaims } from '../../tokens/grant-token.ts';
+import { dropManagedFields, dropTokenAndManagedFields, projectJob, projectPod } from './cached-objects.ts';
 import type { Caches, WrittenCache } from './caches.ts';
 import { GrantObjectPort } from './grant-object-port.ts';
 import { AccessRequestReconciler, type ReconcilerDeps } from './reconcile.ts';
@@ -31,22 +39,6 @@ export type ControllerDeps = Omit<ReconcilerDeps, 'caches' | 'grantedRequests' |
   grantObjectStore: GrantObjectStore;
   signToken: (claims: Omit<GrantTokenClaims, 'issuer'>) => Promise<string>;
 };
-
-const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
-
-/** What no reconciler, policy or CEL condition reads: the bulk of a cached object. */
-function dropManagedFields(object: KubernetesObject): void {
-  if (!object.metadata) return;
-  delete object.metadata.managedFields;
-  if (object.metadata.annotations?.[LAST_APPLIED] !== undefined)
-    delete object.metadata.annotations[LAST_APPLIED];
-}
-
-/** A grant Secret as the reconciler reads it: its grant id and expiry, never the token. */
-function dropTokenAndManagedFields(secret: V1Secret): void {
-  dropManagedFields(secret);
-  if (secret.data) delete secret.data.token;
-}
 
 /**
  * Watches AccessRequests and everything their grants depend on, maps each change to the keys of
@@ -101,7 +93,7 @@ export class AccessRequestController {
     const managed = `${labels.managedBy}=${MANAGED_BY}`;
     const inform = <T extends KubernetesObject>(
       path: string,
-      list: () => Promise<{ items: T[]; metadata?: object }>,
+      listPage: (page: ListPage) => Promise<KubernetesListObject<T>>,
       onChange: (object: T) => void,
       {
         labelSelector,
@@ -111,7 +103,7 @@ export class AccessRequestController {
       const informer = new SupervisedInformer<T>({
         kubeConfig: kc,
         path,
-        list: list as never,
+        list: () => listInPages(listPage, strip),
         ...(labelSelector ? { labelSelector } : {}),
         onChange,
         strip,
@@ -135,14 +127,13 @@ export class AccessRequestController {
       this.#informers.push(informer as unknown as SupervisedInformer<KubernetesObject>);
       return informer;
     };
-    const custom = (kind: keyof typeof plural) => () =>
+    const custom = (kind: keyof typeof plural) => (page: ListPage) =>
       clients.custom.listClusterCustomObject({
         group: GROUP,
         version: VERSION,
         plural: plural[kind],
-      }) as Promise<{
-        items: never[];
-      }>;
+        ...page,
+      }) as Promise<KubernetesListObject<never>>;
     const crdPath = (kind: keyof typeof plural) => `/apis/${GROUP}/${VERSION}/${plural[kind]}`;
 
     this.caches = {
@@ -159,42 +150,44 @@ export class AccessRequestController {
       ),
       pods: inform<V1Pod>(
         '/api/v1/pods',
-        () => clients.core.listPodForAllNamespaces(),
+        (page) => clients.core.listPodForAllNamespaces(page),
         (pod) => this.#enqueueSubject('Pod', pod),
+        { strip: projectPod },
       ),
       jobs: inform<V1Job>(
         '/apis/batch/v1/jobs',
-        () => clients.batch.listJobForAllNamespaces(),
+        (page) => clients.batch.listJobForAllNamespaces(page),
         (job) => {
           this.#enqueueSubject('Job', job);
           options.onJob?.(job);
         },
+        { strip: projectJob },
       ),
       serviceAccounts: inform(
         '/api/v1/serviceaccounts',
-        () => clients.core.listServiceAccountForAllNamespaces(),
+        (page) => clients.core.listServiceAccountForAllNamespaces(page),
         (sa) => this.#enqueueLive(sa.metadata?.namespace),
       ),
       namespaces: inform(
         '/api/v1/namespaces',
-        () => clients.core.listNamespace(),
+        (page) => clients.core.listNamespace(page),
         (ns) => this.#enqueueLive(ns.metadata?.name),
       ),
       secrets: inform(
         '/api/v1/secrets',
-        () => clients.core.listSecretForAllNamespaces({ labelSelector: managed }),
+        (page) => clients.core.listSecretForAllNamespaces({ labelSelector: managed, ...page }),
         (o) => this.#enqueueOwner(o),
         { labelSelector: managed, strip: dropTokenAndManagedFields },
       ),
       roles: inform(
         '/apis/rbac.authorization.k8s.io/v1/roles',
-        () => clients.rbac.listRoleForAllNamespaces({ labelSelector: managed }),
+        (page) => clients.rbac.listRoleForAllNamespaces({ labelSelector: managed, ...page }),
         (o) => this.#enqueueOwner(o),
         { labelSelector: managed },
       ),
       roleBindings: inform(
         '/apis/rbac.authorization.k8s.io/v1/rolebindings',
-        () => clients.rbac.listRoleBindingForAllNamespaces({ labelSelector: managed }),
+        (page) => clients.rbac.listRoleBindingForAllNamespaces({ labelSelector: managed, ...page }),
         (o) => this.#enqueueOwner(o),
         { labelSelector: managed },
       ),
