@@ -1,4 +1,11 @@
-import type { KubernetesObject, V1Container, V1Job, V1Pod, V1Secret } from '@kubernetes/client-node';
+import type {
+  KubernetesObject,
+  V1Container,
+  V1Job,
+  V1Pod,
+  V1PodSpec,
+  V1Secret,
+} from '@kubernetes/client-node';
 
 // What the caches keep of each object. Every function here changes the object in place, before it
 // is cached: client-node's ListWatch holds the same object, so what is dropped here is freed. Each
@@ -31,14 +38,10 @@ export function projectPod(pod: V1Pod): void {
   dropManagedFields(pod);
   const { spec, status } = pod;
   if (spec) {
-    pod.spec = defined({
-      serviceAccountName: spec.serviceAccountName,
-      nodeName: spec.nodeName,
-      securityContext: spec.securityContext,
-      schedulingGates: spec.schedulingGates,
-      containers: spec.containers.map(containerIdentity),
-      initContainers: spec.initContainers?.map(containerIdentity),
-    });
+    pod.spec = {
+      ...podSpecIdentity(spec),
+      ...defined({ nodeName: spec.nodeName, schedulingGates: spec.schedulingGates }),
+    };
   }
   if (status) pod.status = defined({ phase: status.phase });
 }
@@ -58,14 +61,7 @@ export function projectJob(job: V1Job): void {
         metadata:
           template.metadata &&
           defined({ labels: template.metadata.labels, annotations: template.metadata.annotations }),
-        spec: template.spec && {
-          ...defined({
-            serviceAccountName: template.spec.serviceAccountName,
-            securityContext: template.spec.securityContext,
-            initContainers: template.spec.initContainers?.map(containerIdentity),
-          }),
-          containers: template.spec.containers.map(containerIdentity),
-        },
+        spec: template.spec && podSpecIdentity(template.spec),
       }),
     };
   }
@@ -79,6 +75,16 @@ export function projectJob(job: V1Job): void {
       completionTime: status.completionTime,
     });
   }
+}
+
+/** Who a pod runs as and what it runs: what both a pod and a Job's template keep of a pod spec. */
+function podSpecIdentity(spec: V1PodSpec): V1PodSpec {
+  return defined({
+    serviceAccountName: spec.serviceAccountName,
+    securityContext: spec.securityContext,
+    containers: spec.containers.map(containerIdentity),
+    initContainers: spec.initContainers?.map(containerIdentity),
+  });
 }
 
 function containerIdentity(container: V1Container): V1Container {
