@@ -82,6 +82,9 @@ function podSpecIdentity(spec: V1PodSpec): V1PodSpec {
   return defined({
     serviceAccountName: spec.serviceAccountName,
     securityContext: spec.securityContext,
+    hostNetwork: spec.hostNetwork,
+    hostPID: spec.hostPID,
+    hostIPC: spec.hostIPC,
     containers: spec.containers.map(containerIdentity),
     initContainers: spec.initContainers?.map(containerIdentity),
   });
