@@ -18,6 +18,7 @@ import { GROUP, VERSION, labels, plural } from '../src/api/types.ts';
 import { loadKubeConfig } from '../src/k8s/kubeconfig.ts';
 import { parseDuration } from '../src/policy/duration.ts';
 import { CONTROLLER_NODE_FLAGS } from '../test/support/controller.ts';
+import { eventually } from '../test/support/cluster.ts';
 import { readOrders, readOrdersSecret } from '../test/support/hourglass.ts';
 import { BenchController, metricValue, readProcStatus } from './bench/controller.ts';
 import { createBenchPolicy } from './bench/kube.ts';
@@ -192,32 +193,50 @@ async function sample(minute: number, startedAt: number): Promise<Sample> {
 // ---------------------------------------------------------------------------------------------
 // Churn
 
+/**
+ * The churn's own API calls, retried for a minute: on a loaded machine a call of the driver may
+ * fail to connect, and a batch never deleted would count as left behind by the controller.
+ * A create that did reach the API server before failing is done (409).
+ */
+const stubborn = (call: () => Promise<unknown>) =>
+  eventually(
+    () =>
+      call().catch((error: unknown) => {
+        if ((error as { code?: number }).code !== 409) throw error;
+      }),
+    { timeout: 60_000, interval: 1000, what: 'a churn call' },
+  );
+
 async function createBatch(batch: number): Promise<void> {
   const batchLabel = { 'soak-batch': String(batch) };
   await Promise.all(
     Array.from({ length: BATCH }, async (_, i) => {
       const name = `soak-${batch}-${i}`;
-      await core.createNamespacedPod({
-        namespace,
-        body: {
-          metadata: { name, labels: batchLabel },
-          spec: {
-            serviceAccountName: 'etl',
-            nodeName: 'kwok-node-0',
-            containers: [{ name: 'main', image: 'busybox' }],
+      await stubborn(() =>
+        core.createNamespacedPod({
+          namespace,
+          body: {
+            metadata: { name, labels: batchLabel },
+            spec: {
+              serviceAccountName: 'etl',
+              nodeName: 'kwok-node-0',
+              containers: [{ name: 'main', image: 'busybox' }],
+            },
           },
-        },
-      });
-      await custom.createNamespacedCustomObject({
-        ...requestCrd,
-        namespace,
-        body: {
-          apiVersion: `${GROUP}/${VERSION}`,
-          kind: 'AccessRequest',
-          metadata: { name, labels: batchLabel },
-          spec: { subject: { podName: name }, purpose: 'OPS-1 soak', ttl: '15m', ...readOrders },
-        },
-      });
+        }),
+      );
+      await stubborn(() =>
+        custom.createNamespacedCustomObject({
+          ...requestCrd,
+          namespace,
+          body: {
+            apiVersion: `${GROUP}/${VERSION}`,
+            kind: 'AccessRequest',
+            metadata: { name, labels: batchLabel },
+            spec: { subject: { podName: name }, purpose: 'OPS-1 soak', ttl: '15m', ...readOrders },
+          },
+        }),
+      );
       counts.created++;
     }),
   );
@@ -226,9 +245,13 @@ async function createBatch(batch: number): Promise<void> {
 async function deleteBatch(batch: number): Promise<void> {
   const labelSelector = `soak-batch=${batch}`;
   deletingSince.set(batch, Date.now());
-  await custom.deleteCollectionNamespacedCustomObject({ ...requestCrd, namespace, labelSelector });
+  await stubborn(() =>
+    custom.deleteCollectionNamespacedCustomObject({ ...requestCrd, namespace, labelSelector }),
+  );
   deletedAt.set(batch, Date.now());
-  await core.deleteCollectionNamespacedPod({ namespace, labelSelector, gracePeriodSeconds: 0 });
+  await stubborn(() =>
+    core.deleteCollectionNamespacedPod({ namespace, labelSelector, gracePeriodSeconds: 0 }),
+  );
 }
 
 async function setUp(): Promise<void> {
