@@ -217,9 +217,19 @@ export class AccessRequestController {
     });
   }
 
+  #cachedRequest(key: string): AccessRequest | undefined {
+    const [namespace = '', name = ''] = key.split('/');
+    return this.caches.requests.get(namespace, name);
+  }
+
   #newQueue(): WorkQueue {
     const { metrics } = this.#deps;
     return new WorkQueue({
+      // A request awaiting its first decision does not wait behind retries and revocations.
+      isNew: (key) => {
+        const request = this.#cachedRequest(key);
+        return request !== undefined && request.status?.phase === undefined;
+      },
       observer: {
         depth: (depth) => metrics.queueDepth.set(depth),
         retried: () => metrics.queueRetries.inc(),
@@ -300,8 +310,7 @@ export class AccessRequestController {
   readonly requestByGrantId = (grantId: string): AccessRequest | undefined => {
     const key = this.#byGrantId.get(grantId);
     if (!key) return undefined;
-    const [namespace = '', name = ''] = key.split('/');
-    const request = this.caches.requests.get(namespace, name);
+    const request = this.#cachedRequest(key);
     if (request?.status?.grant?.id === grantId) return request;
     this.#byGrantId.delete(grantId);
     return undefined;
@@ -370,8 +379,7 @@ export class AccessRequestController {
     const keys = this.#bySubject.get(subject);
     if (!keys) return;
     for (const key of keys) {
-      const [ns = '', name = ''] = key.split('/');
-      if (this.caches.requests.get(ns, name)) this.queue.add(key);
+      if (this.#cachedRequest(key)) this.queue.add(key);
       else keys.delete(key);
     }
     if (keys.size === 0) this.#bySubject.delete(subject);
