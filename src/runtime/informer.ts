@@ -9,6 +9,7 @@ import {
 } from '@kubernetes/client-node';
 import { isTimeout } from '../k8s/errors.ts';
 import { backoffDelay, type ExponentialBackoff } from './backoff.ts';
+import { CacheIndexes, type IndexFunctions } from './cache-index.ts';
 import { type Clock, systemClock, type Timer } from './clock.ts';
 
 /**
@@ -74,6 +75,8 @@ export interface InformerOptions<T extends KubernetesObject> {
    * before the object is cached: the cache then holds only what the controller uses.
    */
   strip?: (obj: T) => void;
+  /** Secondary indexes over the cache, read with byIndex(). */
+  indexes?: IndexFunctions<T>;
   /** Period of the resync that hands every cached object to onChange; 0 turns it off. Default 5 minutes. */
   resyncMs?: number;
   /**
@@ -202,6 +205,7 @@ export class SupervisedInformer<T extends KubernetesObject> {
 
   /** namespace ('' when cluster-scoped) → name → object */
   readonly #cache = new Map<string, Map<string, T>>();
+  readonly #indexes: CacheIndexes<T>;
   /** UIDs of objects this process deleted → when to stop ignoring late events about them. */
   readonly #deleted = new Map<string, number>();
   #current: Generation<T> | undefined;
@@ -229,6 +233,7 @@ export class SupervisedInformer<T extends KubernetesObject> {
       ...options.backoff,
     };
     this.#random = options.random ?? Math.random;
+    this.#indexes = new CacheIndexes(options.indexes ?? {});
     this.#resyncMs = options.resyncMs ?? 5 * 60_000;
     this.#watchdogMs = options.watchdogMs ?? 90_000;
     this.#createListWatch = options.createListWatch ?? ((source) => new StoppableListWatch(source));
@@ -287,6 +292,17 @@ export class SupervisedInformer<T extends KubernetesObject> {
   list(namespace?: string): T[] {
     if (namespace !== undefined) return [...(this.#cache.get(namespace)?.values() ?? [])];
     return [...this.#cache.values()].flatMap((objects) => [...objects.values()]);
+  }
+
+  /** Cached objects found under `value` in the index of that name (see InformerOptions.indexes). */
+  byIndex(index: string, value: string): T[] {
+    const objects: T[] = [];
+    for (const key of this.#indexes.keys(index, value)) {
+      const slash = key.indexOf('/');
+      const obj = this.get(key.slice(0, slash), key.slice(slash + 1));
+      if (obj) objects.push(obj);
+    }
+    return objects;
   }
 
   /**
@@ -445,6 +461,7 @@ export class SupervisedInformer<T extends KubernetesObject> {
       if (order === undefined ? version !== undefined && version === cachedVersion : order <= 0) return;
     }
     objects.set(name, obj);
+    this.#indexes.update(cacheKey(obj), obj);
     this.#options.onChange(obj);
   }
 
@@ -454,6 +471,7 @@ export class SupervisedInformer<T extends KubernetesObject> {
     const objects = this.#cache.get(namespace);
     if (!objects?.delete(obj.metadata?.name ?? '')) return;
     if (objects.size === 0) this.#cache.delete(namespace);
+    this.#indexes.update(cacheKey(obj), undefined);
     this.#options.onChange(obj);
   }
 }

@@ -38,6 +38,8 @@ export interface WorkQueueOptions {
   backoff?: Partial<Backoff>;
   observer?: WorkQueueObserver;
   random?: () => number;
+  /** Whether the key belongs in the lane of new keys, asked each time it starts waiting. */
+  isNew?: (key: string) => boolean;
 }
 
 interface Deadline {
@@ -49,15 +51,23 @@ interface Deadline {
 /**
  * A keyed work queue in the manner of client-go's rate-limited delaying queue: a key is waiting at
  * most once, is never processed by two runs at once, and one timer serves every delayed key.
+ *
+ * Keys wait in two lanes: those that `isNew` names (objects not acted on yet) in the lane of new
+ * keys, the others in the lane of known keys; while both lanes hold keys, runs take from them in
+ * turn. A new request then does not wait behind a backlog of retries (after an outage, every
+ * revocation that came due), and a flood of new keys still leaves half of the runs to the others.
  */
 export class WorkQueue {
   readonly #clock: Clock;
   readonly #backoff: Backoff;
   readonly #observer: WorkQueueObserver;
   readonly #random: () => number;
+  readonly #isNew: (key: string) => boolean;
 
-  /** Keys waiting to be processed; a Set keeps insertion order, so this is a deduplicating FIFO. */
+  /** Keys waiting to be processed, by lane; a Set keeps insertion order: a deduplicating FIFO. */
   readonly #waiting = new Set<string>();
+  readonly #waitingNew = new Set<string>();
+  #lastTakenNew = false;
   readonly #enqueuedAt = new Map<string, number>();
   readonly #processing = new Set<string>();
   /** Keys added while being processed: they go back to #waiting when their run ends. */
@@ -85,11 +95,12 @@ export class WorkQueue {
     this.#backoff = { baseDelayMs: 50, maxDelayMs: 5 * 60_000, jitter: 0.5, ...options.backoff };
     this.#observer = options.observer ?? {};
     this.#random = options.random ?? Math.random;
+    this.#isNew = options.isNew ?? (() => false);
   }
 
   /** Keys waiting to be processed (neither delayed nor in a run). */
   get depth(): number {
-    return this.#waiting.size;
+    return this.#waiting.size + this.#waitingNew.size;
   }
 
   /** Keys with a pending addAfter deadline. */
@@ -210,18 +221,26 @@ export class WorkQueue {
   }
 
   #enqueue(key: string): void {
-    if (this.#waiting.has(key)) return;
-    this.#waiting.add(key);
-    this.#observer.depth?.(this.#waiting.size);
+    if (this.#waiting.has(key) || this.#waitingNew.has(key)) return;
+    (this.#isNew(key) ? this.#waitingNew : this.#waiting).add(key);
+    this.#observer.depth?.(this.depth);
+  }
+
+  /** The lane the next run takes from: the other one than last time, unless it is empty. */
+  #nextLane(): Set<string> {
+    const takeNew = this.#waitingNew.size > 0 && (!this.#lastTakenNew || this.#waiting.size === 0);
+    this.#lastTakenNew = takeNew;
+    return takeNew ? this.#waitingNew : this.#waiting;
   }
 
   #pump(): void {
     const handler = this.#handler;
     if (!handler) return;
-    while (!this.#shuttingDown && this.#active < this.#concurrency && this.#waiting.size > 0) {
-      const key = this.#waiting.values().next().value as string;
-      this.#waiting.delete(key);
-      this.#observer.depth?.(this.#waiting.size);
+    while (!this.#shuttingDown && this.#active < this.#concurrency && this.depth > 0) {
+      const lane = this.#nextLane();
+      const key = lane.values().next().value as string;
+      lane.delete(key);
+      this.#observer.depth?.(this.depth);
       this.#processing.add(key);
       this.#active++;
       void this.#process(handler, key);

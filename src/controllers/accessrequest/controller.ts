@@ -20,6 +20,7 @@ import { statusMessage } from '../../k8s/errors.ts';
 import type { EventRecorder } from '../../k8s/events.ts';
 import { listInPages, type ListPage } from '../../k8s/paged-list.ts';
 import type { Logger } from '../../log.ts';
+import type { IndexFunctions } from '../../runtime/cache-index.ts';
 import { SupervisedInformer } from '../../runtime/informer.ts';
 import type { ApiServerReachability } from '../../runtime/reachability.ts';
 import { WorkQueue } from '../../runtime/workqueue.ts';
@@ -32,6 +33,18 @@ import { GrantObjectPort } from './grant-object-port.ts';
 import { AccessRequestReconciler, type ReconcilerDeps } from './reconcile.ts';
 
 const keyOf = (namespace: string, name: string) => `${namespace}/${name}`;
+const subjectIndexValue = (namespace: string, kind: 'Pod' | 'Job', name: string) =>
+  `${namespace}/${kind}/${name}`;
+
+/** What the controller looks requests up by: the subject they name, their current grant's id. */
+const REQUEST_INDEXES: IndexFunctions<AccessRequest> = {
+  subject: ({ metadata: { namespace }, spec: { subject } }) => [
+    subject.podName
+      ? subjectIndexValue(namespace, 'Pod', subject.podName)
+      : subjectIndexValue(namespace, 'Job', subject.jobName ?? ''),
+  ],
+  grantId: (request) => (request.status?.grant?.id ? [request.status.grant.id] : []),
+};
 const NONE: ReadonlySet<string> = new Set();
 
 /** What the composition root gives the controller; it adds the caches, the indexes and the grant-object port. */
@@ -59,10 +72,8 @@ export class AccessRequestController {
   readonly #deps: ControllerDeps;
   readonly #concurrency: number;
   readonly #reachability: ApiServerReachability | undefined;
-  /** "namespace/Pod/name" or "namespace/Job/name" → keys of the requests naming that subject. */
-  readonly #bySubject = new Map<string, Set<string>>();
-  /** Grant id → key of the request that issued it; checked against the cache on every read. */
-  readonly #byGrantId = new Map<string, string>();
+  /** The requests' cache, with its indexes (REQUEST_INDEXES). */
+  readonly #requests: SupervisedInformer<AccessRequest>;
   /** "namespace/serviceAccount" → UIDs of its requests that hold or are issuing a grant (maxActivePerSubject). */
   readonly #grantedBySubject = new Map<string, Set<string>>();
   /** Policy UID → the generation whose spec its live requests were last re-decided under. */
@@ -98,7 +109,8 @@ export class AccessRequestController {
       {
         labelSelector,
         strip = dropManagedFields,
-      }: { labelSelector?: string; strip?: (object: T) => void } = {},
+        indexes,
+      }: { labelSelector?: string; strip?: (object: T) => void; indexes?: IndexFunctions<T> } = {},
     ): SupervisedInformer<T> => {
       const informer = new SupervisedInformer<T>({
         kubeConfig: kc,
@@ -107,6 +119,7 @@ export class AccessRequestController {
         ...(labelSelector ? { labelSelector } : {}),
         onChange,
         strip,
+        ...(indexes ? { indexes } : {}),
         resyncMs: options.resyncMs,
         onWatchEnd: (end) => {
           this.#deps.metrics.watchReconnects.inc({ path, reason: end });
@@ -136,10 +149,14 @@ export class AccessRequestController {
       }) as Promise<KubernetesListObject<never>>;
     const crdPath = (kind: keyof typeof plural) => `/apis/${GROUP}/${VERSION}/${plural[kind]}`;
 
+    this.#requests = inform<AccessRequest>(
+      crdPath('AccessRequest'),
+      custom('AccessRequest'),
+      (r) => this.#onRequest(r),
+      { indexes: REQUEST_INDEXES },
+    );
     this.caches = {
-      requests: inform<AccessRequest>(crdPath('AccessRequest'), custom('AccessRequest'), (r) =>
-        this.#onRequest(r),
-      ),
+      requests: this.#requests,
       policies: inform<AnyAccessPolicy>(crdPath('AccessPolicy'), custom('AccessPolicy'), (p) =>
         this.#onPolicy(p),
       ),
@@ -217,9 +234,19 @@ export class AccessRequestController {
     });
   }
 
+  #cachedRequest(key: string): AccessRequest | undefined {
+    const [namespace = '', name = ''] = key.split('/');
+    return this.caches.requests.get(namespace, name);
+  }
+
   #newQueue(): WorkQueue {
     const { metrics } = this.#deps;
     return new WorkQueue({
+      // A request awaiting its first decision does not wait behind retries and revocations.
+      isNew: (key) => {
+        const request = this.#cachedRequest(key);
+        return request !== undefined && request.status?.phase === undefined;
+      },
       observer: {
         depth: (depth) => metrics.queueDepth.set(depth),
         retried: () => metrics.queueRetries.inc(),
@@ -297,28 +324,12 @@ export class AccessRequestController {
   }
 
   /** The request whose current grant has this id, if any (superseded and unknown ids find none). */
-  readonly requestByGrantId = (grantId: string): AccessRequest | undefined => {
-    const key = this.#byGrantId.get(grantId);
-    if (!key) return undefined;
-    const [namespace = '', name = ''] = key.split('/');
-    const request = this.caches.requests.get(namespace, name);
-    if (request?.status?.grant?.id === grantId) return request;
-    this.#byGrantId.delete(grantId);
-    return undefined;
-  };
+  readonly requestByGrantId = (grantId: string): AccessRequest | undefined =>
+    this.#requests.byIndex('grantId', grantId)[0];
 
   #onRequest(request: AccessRequest): void {
     const key = keyOf(request.metadata.namespace, request.metadata.name);
     this.#countGranted(request);
-    const grantId = request.status?.grant?.id;
-    if (grantId) this.#byGrantId.set(grantId, key);
-    const { podName, jobName } = request.spec.subject;
-    const subject = podName
-      ? `${request.metadata.namespace}/Pod/${podName}`
-      : `${request.metadata.namespace}/Job/${jobName}`;
-    let keys = this.#bySubject.get(subject);
-    if (!keys) this.#bySubject.set(subject, (keys = new Set()));
-    keys.add(key);
     this.queue.add(key);
   }
 
@@ -365,16 +376,9 @@ export class AccessRequestController {
   }
 
   #enqueueSubject(kind: 'Pod' | 'Job', object: V1Pod | V1Job): void {
-    const namespace = object.metadata?.namespace ?? '';
-    const subject = `${namespace}/${kind}/${object.metadata?.name}`;
-    const keys = this.#bySubject.get(subject);
-    if (!keys) return;
-    for (const key of keys) {
-      const [ns = '', name = ''] = key.split('/');
-      if (this.caches.requests.get(ns, name)) this.queue.add(key);
-      else keys.delete(key);
-    }
-    if (keys.size === 0) this.#bySubject.delete(subject);
+    const subject = subjectIndexValue(object.metadata?.namespace ?? '', kind, object.metadata?.name ?? '');
+    for (const request of this.#requests.byIndex('subject', subject))
+      this.queue.add(keyOf(request.metadata.namespace, request.metadata.name));
   }
 
   /** Enqueues the requests that are not final yet, in one namespace or everywhere. */

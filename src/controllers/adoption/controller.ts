@@ -66,7 +66,7 @@ export class AdoptionController {
       path: '/api/v1/pods',
       labelSelector: optedIn,
       list: (() => core.listPodForAllNamespaces({ labelSelector: optedIn })) as never,
-      onChange: (pod) => this.#queue.add(`${POD}${pod.metadata?.namespace}/${pod.metadata?.name}`),
+      onChange: (pod) => this.#onPod(pod),
       strip: (pod) => delete pod.metadata?.managedFields,
       resyncMs: deps.resyncMs,
     });
@@ -234,6 +234,13 @@ export class AdoptionController {
       if (isNotFound(error)) return undefined;
       throw error;
     }
+  }
+
+  #onPod(pod: V1Pod): void {
+    const { namespace = '', name = '', uid = '' } = pod.metadata ?? {};
+    // A pod gone from the cache is told nothing more: what was told of it goes too.
+    if (this.#pods.get(namespace, name)?.metadata?.uid !== uid) this.#told.delete(uid);
+    this.#queue.add(`${POD}${namespace}/${name}`);
   }
 
   /** One Warning Event on the pod and one on its Job per pod and reason. */

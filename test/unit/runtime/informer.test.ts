@@ -200,6 +200,63 @@ describe('SupervisedInformer', () => {
     });
   });
 
+  describe('indexes', () => {
+    const byOwner = { owner: (obj: V1ConfigMap) => (obj.data?.owner ? [obj.data.owner] : []) };
+    const owned = (
+      name: string,
+      resourceVersion: string,
+      owner?: string,
+      namespace = 'team',
+    ): V1ConfigMap => ({
+      ...configMap(name, resourceVersion, namespace),
+      data: owner ? { owner } : {},
+    });
+    const names = (objects: V1ConfigMap[]) => objects.map((obj) => obj.metadata!.name).sort();
+
+    it('finds cached objects by an indexed value, across namespaces', async () => {
+      const { informer, put, current } = harness({ indexes: byOwner });
+      put(owned('a', '1', 'alice'), owned('b', '1', 'bob'));
+      informer.start();
+      await current().connectAndList();
+      current().emit('add', owned('c', '2', 'alice', 'other'));
+      expect(names(informer.byIndex('owner', 'alice'))).to.deep.equal(['a', 'c']);
+      expect(names(informer.byIndex('owner', 'bob'))).to.deep.equal(['b']);
+      expect(informer.byIndex('owner', 'carol')).to.deep.equal([]);
+      expect(() => informer.byIndex('colour', 'red')).to.throw(/no index named colour/);
+    });
+
+    it('moves an object whose indexed value changed, and forgets one that left the cache or the index', async () => {
+      const { informer, current } = harness({ indexes: byOwner });
+      informer.start();
+      await current().connectAndList();
+      current().emit('add', owned('a', '1', 'alice'));
+      current().emit('add', owned('b', '1', 'alice'));
+      current().emit('update', owned('a', '2', 'bob'));
+      expect(names(informer.byIndex('owner', 'alice'))).to.deep.equal(['b']);
+      expect(names(informer.byIndex('owner', 'bob'))).to.deep.equal(['a']);
+      current().emit('update', owned('a', '3'));
+      current().emit('delete', owned('b', '2', 'alice'));
+      expect(informer.byIndex('owner', 'alice')).to.deep.equal([]);
+      expect(informer.byIndex('owner', 'bob')).to.deep.equal([]);
+    });
+
+    it('forgets an object this process deleted, and one a relist no longer finds', async () => {
+      const { clock, informer, put, server, current, listWatches } = harness({ indexes: byOwner });
+      put(owned('a', '1', 'alice'), owned('b', '1', 'alice'));
+      informer.start();
+      await current().connectAndList();
+      server.delete('a');
+      informer.recordDeletion(owned('a', '1', 'alice'));
+      expect(names(informer.byIndex('owner', 'alice'))).to.deep.equal(['b']);
+      server.delete('b');
+      current().emit('error', new Error('watch failed'));
+      await clock.advance(30 * SECOND);
+      expect(listWatches).to.have.length(2);
+      await current().connectAndList();
+      expect(informer.byIndex('owner', 'alice')).to.deep.equal([]);
+    });
+  });
+
   describe("this process's own writes", () => {
     const withUid = (obj: V1ConfigMap, uid: string): V1ConfigMap => ({
       ...obj,

@@ -114,6 +114,51 @@ describe('WorkQueue', () => {
     });
   });
 
+  describe('the lane of new keys', () => {
+    const isNew = (key: string) => key.startsWith('n');
+
+    it('runs a new key next although many known keys wait before it', async () => {
+      const { queue, handler, runs, keys } = harness({ isNew });
+      for (const key of ['r1', 'r2', 'r3', 'r4']) queue.add(key);
+      queue.run(handler, 1);
+      await settle();
+      queue.add('new');
+      runs[0]!.finish();
+      await settle();
+      expect(keys()).to.deep.equal(['r1', 'new']);
+      expect(queue.depth).to.equal(3);
+    });
+
+    it('alternates the lanes, so a flood of new keys still leaves every other run to known keys', async () => {
+      const { queue, handler, finishAll, keys } = harness({ isNew });
+      for (const key of ['r1', 'r2', 'r3']) queue.add(key);
+      for (const key of ['n1', 'n2', 'n3', 'n4', 'n5']) queue.add(key);
+      queue.run(handler, 1);
+      for (let i = 0; i < 8; i++) await finishAll();
+      expect(keys()).to.deep.equal(['n1', 'r1', 'n2', 'r2', 'n3', 'r3', 'n4', 'n5']);
+    });
+
+    it('asks again each time a key starts waiting, so a retried or requeued new key keeps its lane', async () => {
+      const newKeys = new Set(['a']);
+      const { clock, queue, handler, runs, keys } = harness({ isNew: (key) => newKeys.has(key) });
+      queue.run(handler, 1);
+      queue.add('a');
+      await settle();
+      for (const key of ['r1', 'r2', 'r3']) queue.add(key);
+      runs[0]!.finish({ requeueAfterMs: 200 });
+      await settle();
+      await clock.advance(200);
+      runs[1]!.finish();
+      await settle();
+      expect(keys(), 'a, still new, goes before the known keys').to.deep.equal(['a', 'r1', 'a']);
+      newKeys.delete('a');
+      queue.add('a');
+      runs[2]!.finish();
+      await settle();
+      expect(keys(), 'a, now known, waits its turn').to.deep.equal(['a', 'r1', 'a', 'r2']);
+    });
+  });
+
   describe('delays', () => {
     it('adds a key after the delay of addAfter and not before', async () => {
       const { clock, queue, handler, runs } = harness();

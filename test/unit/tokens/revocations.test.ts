@@ -36,4 +36,13 @@ describe('RevokedGrants', () => {
     revoked.prune(at(10));
     expect(revoked.size).to.equal(1);
   });
+
+  it('drops expired ids as it grows, so steady revocations keep it at the ids still unexpired', () => {
+    const revoked = new RevokedGrants();
+    // One revocation a second, each token valid 60 s more: at most 60 ids are unexpired at once.
+    for (let second = 0; second < 10_000; second++) revoked.add(`g${second}`, at(second + 60), at(second));
+    expect(revoked.size).to.be.at.most(1024);
+    expect(revoked.has('g9999', at(9999))).to.equal(true);
+    expect(revoked.has('g9940', at(9999))).to.equal(true);
+  });
 });
